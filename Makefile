@@ -1,0 +1,53 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+ACS_HOST ?= 127.0.0.1
+ACS_PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test test-sqlite test-postgres lint format venv migrate seed
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+migrate: venv
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py acs_seed
+
+# Server (daphne: HTTP and, later, WebSockets) plus the job worker; Ctrl-C stops both.
+run: seed
+	@echo "Starting the job worker and the server on http://$(ACS_HOST):$(ACS_PORT)/"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/python manage.py db_worker & \
+	$(BIN)/daphne -b $(ACS_HOST) -p $(ACS_PORT) acsportal.asgi:application
+
+# The whole suite on SQLite, then on PostgreSQL + Redis where they answer.
+test: venv
+	@status=0; \
+	echo "== SQLite, in-process cache and channel layer"; \
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest || status=1; \
+	if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then \
+		echo "== PostgreSQL + Redis"; \
+		DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(BIN)/python -m pytest || status=1; \
+	else \
+		echo "== PostgreSQL/Redis not answering on 127.0.0.1: skipped that run"; \
+	fi; \
+	exit $$status
+
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

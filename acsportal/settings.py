@@ -1,0 +1,190 @@
+"""Settings for acsportal, read once from the environment.
+
+Every variable is documented in the README with its default. The defaults
+make ``make run`` work on a fresh machine: SQLite under ``var/``, an
+in-process cache and channel layer, and the database job queue. Setting
+``DATABASE_URL`` and ``REDIS_URL`` moves the same code onto PostgreSQL and
+Redis, which is what more than one server process needs.
+"""
+
+import secrets
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+VAR_DIR = Path(env.str("ACS_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """Keep a generated key under var/ so sessions and nonces survive restarts."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _secret_key()
+DEBUG = env.bool("ACS_DEBUG", default=False)
+# CPEs reach the ACS by whatever address they were given (often an IP), so the
+# Host header cannot be pinned by default; operators narrow it in production.
+ALLOWED_HOSTS = env.list("ACS_ALLOWED_HOSTS", default=["*"])
+ACS_HOST = env.str("ACS_HOST", default="127.0.0.1")
+ACS_PORT = env.int("ACS_PORT", default=8000)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "guardian",
+    "channels",
+    "django_tasks",
+    "django_tasks_db",
+    "tenants",
+    "devices",
+    "provisioning",
+    "cwmp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "acsportal.urls"
+WSGI_APPLICATION = "acsportal.wsgi.application"
+ASGI_APPLICATION = "acsportal.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'acsportal.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the job worker and readers run beside the server; IMMEDIATE
+    # transactions take the write lock up front instead of failing on upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+            "PRAGMA busy_timeout=20000;"
+        ),
+    }
+    # A file, not memory, so end-to-end tests can point the real server at it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(VAR_DIR / "test.sqlite3"),
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("ACS_DB_CONN_MAX_AGE", 60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, channel layer, CWMP session store --------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "acs",
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "acs:ch:"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Jobs (django-tasks; the database queue is the embedded default) ---------
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# --- Auth -----------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# --- I18N, static -----------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+# Serve admin assets straight from the app directories, so make run needs no
+# collectstatic step.
+WHITENOISE_USE_FINDERS = True
+
+# --- CWMP -------------------------------------------------------------------
+# Largest request body accepted from a CPE (after gzip decoding): an Inform or
+# a GetParameterValuesResponse of a big tree fits well inside it.
+CWMP_MAX_BODY_BYTES = env.int("CWMP_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+# Idle time after which a CWMP session is considered abandoned (TR-069 3.7.1.4
+# lets an ACS time out a silent CPE; 30 s is what most ACSes use).
+CWMP_SESSION_TIMEOUT = env.int("CWMP_SESSION_TIMEOUT", default=30)
+# Concurrent sessions accepted before new ones get 503 + Retry-After.
+CWMP_MAX_SESSIONS = env.int("CWMP_MAX_SESSIONS", default=1000)
+CWMP_RETRY_AFTER = env.int("CWMP_RETRY_AFTER", default=60)
+# Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Port (the
+# CPE's own address and port) are trusted; the CWMP path keys cookie-less
+# sessions on that pair.
+CWMP_TRUSTED_PROXIES = env.list("CWMP_TRUSTED_PROXIES", default=[])
+# Digest algorithms offered in challenges, in order of preference. MD5 alone
+# by default: many CPE stacks fail on a SHA-256 challenge or on several
+# challenges in one header. Responses with either algorithm are accepted.
+CWMP_DIGEST_ALGORITHMS = env.list("CWMP_DIGEST_ALGORITHMS", default=["MD5"])
+CWMP_NONCE_TTL = env.int("CWMP_NONCE_TTL", default=300)
+# Seconds a tenant object stays cached in each process on the CWMP path.
+CWMP_TENANT_CACHE_SECONDS = env.int("CWMP_TENANT_CACHE_SECONDS", default=30)
+
+# --- Logging ----------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("ACS_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,9 @@
+"""Top-level URL map: the CWMP endpoint, the admin, and later the API and portal."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("cwmp/", include("cwmp.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,156 @@
+"""The session engine's Host, backed by the ORM through the apps' services.
+
+One instance serves one HTTP request. It caches what that request loaded
+(the tenant, the device) so the engine's callbacks cost no extra queries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from cwmp import messages as m
+from cwmp.engine import SessionState
+from devices import services as device_services
+from devices.models import Device
+from tenants.models import Tenant
+
+
+def _dt(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class DjangoHost:
+    def __init__(self, *, tenant: Tenant, device: Device | None = None, remote: str | None = None) -> None:
+        self.tenant = tenant
+        self.device = device
+        self.remote = remote
+        self.created = False
+
+    # -- Inform --------------------------------------------------------------
+    def on_inform(self, state: SessionState, inform: m.Inform) -> m.Fault | None:
+        now = datetime.fromtimestamp(state.started, UTC)
+        ident = inform.device_id
+        params = [
+            device_services.ParamValue(p.name, p.value, p.type or "xsd:string")
+            for p in inform.parameter_list
+            if p.name
+        ]
+        device, created = device_services.device_inform(
+            tenant=self.tenant,
+            device=self.device,
+            oui=ident.oui,
+            product_class=ident.product_class,
+            serial_number=ident.serial_number,
+            manufacturer=ident.manufacturer,
+            events=state.events,
+            params=params,
+            remote_address=self.remote,
+            cwmp_version=state.cwmp_version,
+            now=now,
+        )
+        self.device, self.created = device, created
+        state.device_pk = device.pk
+        log = device_services.session_log_open(
+            tenant=self.tenant,
+            device=device,
+            session_id=state.sid,
+            events=state.events,
+            remote_address=self.remote,
+            cwmp_version=state.cwmp_version,
+            started=now,
+        )
+        state.log_pk = log.pk
+        return None
+
+    # -- CPE requests (TR-069 A.3.2) -----------------------------------------
+    def on_cpe_request(self, state: SessionState, request: Any) -> Any:
+        now = datetime.now(UTC)
+        assert state.device_pk is not None
+        record = {
+            "device_pk": state.device_pk,
+            "tenant_id": state.tenant_id,
+            "session_id": state.sid,
+            "now": now,
+        }
+        if isinstance(request, m.TransferComplete):
+            device_services.cpe_request_record(
+                method="TransferComplete",
+                command_key=request.command_key,
+                fault_code=request.fault_struct.fault_code,
+                fault_string=request.fault_struct.fault_string,
+                payload={
+                    "start_time": _dt(request.start_time),
+                    "complete_time": _dt(request.complete_time),
+                },
+                **record,
+            )
+            return m.TransferCompleteResponse()
+        if isinstance(request, m.AutonomousTransferComplete):
+            device_services.cpe_request_record(
+                method="AutonomousTransferComplete",
+                fault_code=request.fault_struct.fault_code,
+                fault_string=request.fault_struct.fault_string,
+                payload={
+                    "announce_url": request.announce_url,
+                    "transfer_url": request.transfer_url,
+                    "is_download": request.is_download,
+                    "file_type": request.file_type,
+                    "file_size": request.file_size,
+                    "target_file_name": request.target_file_name,
+                    "start_time": _dt(request.start_time),
+                    "complete_time": _dt(request.complete_time),
+                },
+                **record,
+            )
+            return m.AutonomousTransferCompleteResponse()
+        if isinstance(request, m.RequestDownload):
+            device_services.cpe_request_record(
+                method="RequestDownload",
+                payload={
+                    "file_type": request.file_type,
+                    "file_type_arg": {a.name: a.value for a in request.file_type_arg},
+                },
+                **record,
+            )
+            return m.RequestDownloadResponse()
+        if isinstance(request, (m.DUStateChangeComplete, m.AutonomousDUStateChangeComplete)):
+            name = type(request).__name__
+            device_services.cpe_request_record(
+                method=name,
+                command_key=getattr(request, "command_key", ""),
+                payload={"results": [_op_result(r) for r in request.results]},
+                **record,
+            )
+            return getattr(m, name + "Response")()
+        if isinstance(request, m.Kicked):
+            device_services.cpe_request_record(
+                method="Kicked",
+                payload={"command": request.command, "referer": request.referer, "arg": request.arg},
+                **record,
+            )
+            # No kick handlers are configured: send the browser on to where
+            # the CPE said it wanted to go (TR-069 A.4.2.2 NextURL).
+            return m.KickedResponse(next_url=request.next)
+        return m.Fault(fault_code=8000, fault_string=f"{type(request).__name__} not supported")
+
+    # -- ACS requests (tasks come with the tasks issue) ----------------------
+    def next_request(self, state: SessionState) -> tuple[Any, Any] | None:
+        return None
+
+    def on_response(self, state: SessionState, ref: Any, response: Any) -> None:
+        return None
+
+
+def _op_result(result: Any) -> dict[str, Any]:
+    fault = getattr(result, "fault", None)
+    return {
+        "uuid": getattr(result, "uuid", ""),
+        "deployment_unit_ref": getattr(result, "deployment_unit_ref", ""),
+        "version": getattr(result, "version", ""),
+        "current_state": getattr(result, "current_state", ""),
+        "resolved": getattr(result, "resolved", None),
+        "operation_performed": getattr(result, "operation_performed", None),
+        "fault_code": getattr(fault, "fault_code", 0),
+        "fault_string": getattr(fault, "fault_string", ""),
+    }

@@ -1,0 +1,276 @@
+"""Where CWMP session state lives between the HTTP requests of one session.
+
+Every HTTP request of a session may reach a different worker process (no
+sticky sessions), so state, the per-device lock, the admission count and the
+Digest nonce counts live in a store every process shares: Redis when
+``REDIS_URL`` is set, else process memory (the embedded single-process
+default). Both implement the same small interface; the Redis one does each
+compound step in one Lua script so two workers can never both win a race.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Protocol
+
+
+class SessionStore(Protocol):
+    def load(self, sid: str) -> dict[str, Any] | None: ...
+    def save(self, sid: str, state: dict[str, Any], ttl: int) -> None: ...
+    def delete(self, sid: str) -> None: ...
+    def bind_connection(self, conn: str, sid: str, ttl: int) -> None: ...
+    def session_for_connection(self, conn: str) -> str | None: ...
+    def unbind_connection(self, conn: str, sid: str) -> None: ...
+    def lock_device(self, device: str, sid: str, ttl: int) -> str | None: ...
+    def steal_device(self, device: str, old_sid: str, sid: str, ttl: int) -> bool: ...
+    def unlock_device(self, device: str, sid: str) -> None: ...
+    def admit(self, sid: str, limit: int, ttl: int) -> bool: ...
+    def leave(self, sid: str) -> None: ...
+    def active_sessions(self) -> int: ...
+    def seen(self, nonce: str, nc: int, binding: str) -> bool: ...
+
+
+class MemorySessionStore:
+    """One process's store: dicts under a lock, entries expiring lazily."""
+
+    def __init__(self, clock: Any = time.monotonic, nonce_ttl: int = 600) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._nonce_ttl = nonce_ttl
+        self._data: dict[str, tuple[float, Any]] = {}
+        self._active: dict[str, float] = {}
+        self._last_sweep = 0.0
+
+    def _get(self, key: str) -> Any:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[0] < self._clock():
+            del self._data[key]
+            return None
+        return entry[1]
+
+    def _put(self, key: str, value: Any, ttl: int) -> None:
+        now = self._clock()
+        self._data[key] = (now + ttl, value)
+        if now - self._last_sweep > 60:
+            self._last_sweep = now
+            for k in [k for k, (exp, _) in self._data.items() if exp < now]:
+                del self._data[k]
+
+    def load(self, sid: str) -> dict[str, Any] | None:
+        with self._lock:
+            raw = self._get(f"s:{sid}")
+        return json.loads(raw) if raw else None
+
+    def save(self, sid: str, state: dict[str, Any], ttl: int) -> None:
+        # Stored serialized, as in Redis, so no caller can mutate shared state.
+        raw = json.dumps(state, separators=(",", ":"))
+        with self._lock:
+            self._put(f"s:{sid}", raw, ttl)
+            if sid in self._active:
+                self._active[sid] = self._clock() + ttl
+
+    def delete(self, sid: str) -> None:
+        with self._lock:
+            self._data.pop(f"s:{sid}", None)
+
+    def bind_connection(self, conn: str, sid: str, ttl: int) -> None:
+        with self._lock:
+            self._put(f"c:{conn}", sid, ttl)
+
+    def session_for_connection(self, conn: str) -> str | None:
+        with self._lock:
+            return self._get(f"c:{conn}")
+
+    def unbind_connection(self, conn: str, sid: str) -> None:
+        with self._lock:
+            if self._get(f"c:{conn}") == sid:
+                del self._data[f"c:{conn}"]
+
+    def lock_device(self, device: str, sid: str, ttl: int) -> str | None:
+        with self._lock:
+            holder = self._get(f"d:{device}")
+            if holder is None or holder == sid:
+                self._put(f"d:{device}", sid, ttl)
+                return None
+            return holder
+
+    def steal_device(self, device: str, old_sid: str, sid: str, ttl: int) -> bool:
+        with self._lock:
+            holder = self._get(f"d:{device}")
+            if holder not in (None, old_sid):
+                return False
+            self._put(f"d:{device}", sid, ttl)
+            return True
+
+    def unlock_device(self, device: str, sid: str) -> None:
+        with self._lock:
+            if self._get(f"d:{device}") == sid:
+                del self._data[f"d:{device}"]
+
+    def admit(self, sid: str, limit: int, ttl: int) -> bool:
+        with self._lock:
+            now = self._clock()
+            for k in [k for k, exp in self._active.items() if exp < now]:
+                del self._active[k]
+            if sid not in self._active and len(self._active) >= limit:
+                return False
+            self._active[sid] = now + ttl
+            return True
+
+    def leave(self, sid: str) -> None:
+        with self._lock:
+            self._active.pop(sid, None)
+
+    def active_sessions(self) -> int:
+        with self._lock:
+            now = self._clock()
+            return sum(1 for exp in self._active.values() if exp >= now)
+
+    def seen(self, nonce: str, nc: int, binding: str) -> bool:
+        with self._lock:
+            key = f"n:{nonce}"
+            entry = self._get(key)
+            if entry is None:
+                self._put(key, (nc, binding), self._nonce_ttl)
+                return True
+            last_nc, first_binding = entry
+            if nc > last_nc:
+                self._put(key, (nc, first_binding), self._nonce_ttl)
+                return True
+            return binding == first_binding
+
+
+_LOCK_DEVICE = """
+local holder = redis.call('GET', KEYS[1])
+if (not holder) or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return false
+end
+return holder
+"""
+_STEAL_DEVICE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+_DELETE_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+_ADMIT = """
+local now = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) and
+   redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
+return 1
+"""
+_SEEN = """
+local entry = redis.call('HMGET', KEYS[1], 'nc', 'b')
+local nc = tonumber(ARGV[1])
+if not entry[1] then
+  redis.call('HSET', KEYS[1], 'nc', nc, 'b', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
+if nc > tonumber(entry[1]) then
+  redis.call('HSET', KEYS[1], 'nc', nc)
+  return 1
+end
+if entry[2] == ARGV[2] then return 1 end
+return 0
+"""
+
+
+class RedisSessionStore:
+    """The shared store for several worker processes or machines."""
+
+    def __init__(self, url: str, prefix: str = "acs:cwmp:", nonce_ttl: int = 600) -> None:
+        import redis
+
+        self._r = redis.Redis.from_url(url, decode_responses=True)
+        self._p = prefix
+        self._nonce_ttl = nonce_ttl
+        self._lock_device = self._r.register_script(_LOCK_DEVICE)
+        self._steal_device = self._r.register_script(_STEAL_DEVICE)
+        self._delete_if = self._r.register_script(_DELETE_IF)
+        self._admit = self._r.register_script(_ADMIT)
+        self._seen = self._r.register_script(_SEEN)
+
+    def load(self, sid: str) -> dict[str, Any] | None:
+        raw = self._r.get(f"{self._p}s:{sid}")
+        return json.loads(raw) if raw else None
+
+    def save(self, sid: str, state: dict[str, Any], ttl: int) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.set(f"{self._p}s:{sid}", json.dumps(state, separators=(",", ":")), ex=ttl)
+        # Keep the admission entry alive as long as the session is.
+        pipe.zadd(f"{self._p}active", {sid: time.time() + ttl}, xx=True)
+        pipe.execute()
+
+    def delete(self, sid: str) -> None:
+        self._r.delete(f"{self._p}s:{sid}")
+
+    def bind_connection(self, conn: str, sid: str, ttl: int) -> None:
+        self._r.set(f"{self._p}c:{conn}", sid, ex=ttl)
+
+    def session_for_connection(self, conn: str) -> str | None:
+        return self._r.get(f"{self._p}c:{conn}")
+
+    def unbind_connection(self, conn: str, sid: str) -> None:
+        self._delete_if(keys=[f"{self._p}c:{conn}"], args=[sid])
+
+    def lock_device(self, device: str, sid: str, ttl: int) -> str | None:
+        holder = self._lock_device(keys=[f"{self._p}d:{device}"], args=[sid, ttl])
+        return holder or None
+
+    def steal_device(self, device: str, old_sid: str, sid: str, ttl: int) -> bool:
+        return bool(self._steal_device(keys=[f"{self._p}d:{device}"], args=[old_sid, sid, ttl]))
+
+    def unlock_device(self, device: str, sid: str) -> None:
+        self._delete_if(keys=[f"{self._p}d:{device}"], args=[sid])
+
+    def admit(self, sid: str, limit: int, ttl: int) -> bool:
+        return bool(self._admit(keys=[f"{self._p}active"], args=[sid, time.time(), limit, ttl]))
+
+    def leave(self, sid: str) -> None:
+        self._r.zrem(f"{self._p}active", sid)
+
+    def active_sessions(self) -> int:
+        return int(self._r.zcount(f"{self._p}active", time.time(), "+inf"))
+
+    def seen(self, nonce: str, nc: int, binding: str) -> bool:
+        return bool(self._seen(keys=[f"{self._p}n:{nonce}"], args=[nc, binding, self._nonce_ttl]))
+
+
+_store: SessionStore | None = None
+_store_lock = threading.Lock()
+
+
+def get_store() -> SessionStore:
+    """The process-wide store chosen by settings (built once)."""
+    global _store
+    if _store is None:
+        with _store_lock:
+            if _store is None:
+                from django.conf import settings
+
+                ttl = max(settings.CWMP_NONCE_TTL * 2, 600)
+                if settings.REDIS_URL:
+                    _store = RedisSessionStore(settings.REDIS_URL, nonce_ttl=ttl)
+                else:
+                    _store = MemorySessionStore(nonce_ttl=ttl)
+    return _store
+
+
+def reset_store() -> None:
+    """Forget the store (tests switch settings between cases)."""
+    global _store
+    _store = None

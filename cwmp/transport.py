@@ -1,0 +1,137 @@
+"""HTTP-level helpers of the CWMP endpoint: body, peer, cookies, tenants.
+
+Kept apart from the view so each field quirk has one small, tested place.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+import time
+import zlib
+from functools import lru_cache
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from tenants.models import Tenant
+
+COOKIE_NAME = "cwmpsid"
+_SID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def read_body(request: HttpRequest, limit: int) -> bytes:
+    """The request body, gunzipped if needed, never more than ``limit`` bytes.
+
+    The length is checked before reading and again while inflating, so
+    neither a huge body nor a gzip bomb costs more than ``limit`` of memory.
+    """
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise BodyError(400, "Content-Length is not a number") from None
+    if declared > limit:
+        raise BodyError(413, f"body larger than {limit} bytes")
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise BodyError(413, f"body larger than {limit} bytes")
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    # Some CPEs gzip without saying so: the magic number tells.
+    if encoding in ("gzip", "x-gzip", "deflate") or raw[:2] == b"\x1f\x8b":
+        wbits = 47 if encoding != "deflate" else 15  # 47: zlib or gzip header
+        inflater = zlib.decompressobj(wbits)
+        try:
+            body = inflater.decompress(raw, limit + 1)
+        except zlib.error:
+            raise BodyError(400, "body is not valid gzip") from None
+        if len(body) > limit or inflater.unconsumed_tail:
+            raise BodyError(413, f"body larger than {limit} bytes once inflated")
+        return body
+    return raw
+
+
+@lru_cache(maxsize=1)
+def _trusted_proxies() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in settings.CWMP_TRUSTED_PROXIES)
+
+
+def _is_trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in _trusted_proxies())
+
+
+def peer(request: HttpRequest) -> tuple[str, str]:
+    """The CPE's address and TCP port.
+
+    Behind a trusted proxy (``CWMP_TRUSTED_PROXIES``) these come from
+    ``X-Forwarded-For`` (last hop) and ``X-Client-Port``, which the proxy
+    sets from the CPE's connection; from anyone else they are ignored.
+    """
+    address = request.META.get("REMOTE_ADDR", "") or ""
+    port = str(request.META.get("REMOTE_PORT", "") or "")
+    if address and _trusted_proxies() and _is_trusted(address):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            address = forwarded.split(",")[-1].strip()
+        port = request.META.get("HTTP_X_CLIENT_PORT", port).strip()
+    return address, port
+
+
+def session_cookie(request: HttpRequest) -> str | None:
+    """Our session id from the Cookie header, however the CPE wrote it.
+
+    CPEs echo cookies back with their attributes (``Path=/; HttpOnly``),
+    join several with commas, or repeat ours; Django's parser would take
+    ``sid, other=x`` as one value, so the header is read here by hand.
+    """
+    header = request.META.get("HTTP_COOKIE", "")
+    if not header:
+        return None
+    for part in re.split(r"[;,]", header):
+        name, sep, value = part.strip().partition("=")
+        if sep and name.strip() == COOKIE_NAME:
+            value = value.strip().strip('"')
+            if _SID.match(value):
+                return value
+    return None
+
+
+_tenants: dict[str, tuple[float, Tenant | None]] = {}
+_tenants_lock = threading.Lock()
+
+
+def tenant_for_slug(slug: str) -> Tenant | None:
+    """The tenant of a CWMP URL, cached briefly in the process.
+
+    Every CWMP request needs it; a few seconds of staleness after an
+    operator changes tenant settings is the price of not querying it each
+    time.
+    """
+    ttl = settings.CWMP_TENANT_CACHE_SECONDS
+    now = time.monotonic()
+    if ttl > 0:
+        hit = _tenants.get(slug)
+        if hit and hit[0] > now:
+            return hit[1]
+    tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
+    if ttl > 0:
+        with _tenants_lock:
+            if len(_tenants) > 10_000:
+                _tenants.clear()
+            _tenants[slug] = (now + ttl, tenant)
+    return tenant
+
+
+def forget_tenant(slug: str) -> None:
+    _tenants.pop(slug, None)

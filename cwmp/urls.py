@@ -1,0 +1,10 @@
+from django.urls import re_path
+
+from cwmp.views import cwmp_endpoint
+
+app_name = "cwmp"
+# With or without the trailing slash: CPEs are configured by hand and a POST
+# cannot follow an APPEND_SLASH redirect.
+urlpatterns = [
+    re_path(r"^(?P<tenant_slug>[-a-zA-Z0-9_]+)/?$", cwmp_endpoint, name="endpoint"),
+]

@@ -1,0 +1,284 @@
+"""The CWMP endpoint: a thin shell around the codec, auth and session engine.
+
+Per request: read the body (bounded), parse it (hardened), find or start the
+session, authenticate, call the engine with an ORM-backed host, save the
+state, answer. Every refusal is a 4xx or a SOAP fault with a reason, logged
+with the device and session; the database is only written through services
+inside one transaction per message, so a broken request changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from cwmp import auth, codec, engine
+from cwmp import messages as m
+from cwmp.host import DjangoHost
+from cwmp.store import SessionStore, get_store
+from cwmp.transport import COOKIE_NAME, BodyError, peer, read_body, session_cookie, tenant_for_slug
+from devices import selectors as device_selectors
+from devices import services as device_services
+from devices.identity import make_device_id
+from tenants.models import Tenant
+
+log = logging.getLogger("acsportal.cwmp")
+
+XML_CONTENT_TYPE = 'text/xml; charset="utf-8"'
+
+
+def _text(status: int, message: str, **headers: str) -> HttpResponse:
+    response = HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _xml(envelope: m.Envelope, status: int = 200) -> HttpResponse:
+    return HttpResponse(codec.serialize(envelope), status=status, content_type=XML_CONTENT_TYPE)
+
+
+def _busy(reason: str) -> HttpResponse:
+    return _text(503, reason, Retry_After=str(settings.CWMP_RETRY_AFTER))
+
+
+def _authority(tenant: Tenant) -> auth.DigestAuthority:
+    return auth.DigestAuthority(
+        settings.SECRET_KEY.encode(),
+        tenant.cpe_realm,
+        nonce_ttl=settings.CWMP_NONCE_TTL,
+        algorithms=settings.CWMP_DIGEST_ALGORITHMS,
+    )
+
+
+def _challenge(tenant: Tenant, *, stale: bool = False, reason: str = "") -> HttpResponse:
+    # A CPE that can only answer Digest may still send preemptive Basic, so
+    # Digest is always the challenge when the tenant allows it.
+    if tenant.allows_digest:
+        value = _authority(tenant).challenge(stale=stale)
+    else:
+        value = auth.basic_challenge(tenant.cpe_realm)
+    return _text(401, reason or "authentication required", WWW_Authenticate=value)
+
+
+@csrf_exempt
+def cwmp_endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    if request.method != "POST":
+        return _text(405, "CWMP takes POST", Allow="POST")
+    tenant = tenant_for_slug(tenant_slug)
+    if tenant is None:
+        return _text(404, "no such tenant")
+    try:
+        body = read_body(request, settings.CWMP_MAX_BODY_BYTES)
+    except BodyError as exc:
+        log.warning("cwmp %s: bad body from %s: %s", tenant.slug, peer(request)[0], exc.message)
+        return _text(exc.status, exc.message)
+    envelope: m.Envelope | None = None
+    if not codec.is_empty(body):
+        try:
+            envelope = codec.parse(body, max_bytes=settings.CWMP_MAX_BODY_BYTES)
+        except codec.CodecError as exc:
+            log.warning("cwmp %s: unparseable message from %s: %s", tenant.slug, peer(request)[0], exc.message)
+            return _text(400, f"not a CWMP message: {exc.message}")
+    try:
+        if envelope is not None and isinstance(envelope.body, m.Inform):
+            return _start_session(request, tenant, envelope)
+        return _continue_session(request, tenant, envelope)
+    except DatabaseError:
+        log.exception("cwmp %s: database error", tenant.slug)
+        return _busy("database unavailable, try later")
+
+
+def _binding(sid: str, conn: str) -> str:
+    return f"{sid}|{conn}"
+
+
+def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -> HttpResponse:
+    """An Inform always starts a new session (TR-069 3.7.1.1), stale cookies or not."""
+    store = get_store()
+    inform = envelope.body
+    assert isinstance(inform, m.Inform)
+    address, port = peer(request)
+    conn = f"{tenant.pk}|{address}|{port}"
+    ident = inform.device_id
+    device_id = make_device_id(ident.oui, ident.product_class, ident.serial_number)
+    sid = secrets.token_urlsafe(18)
+
+    creds = auth.parse_authorization(request.META.get("HTTP_AUTHORIZATION"))
+    if creds is None:
+        return _challenge(tenant)
+    device = device_selectors.device_for_cwmp(tenant=tenant, device_id=device_id)
+
+    def ha1_for(username: str, algorithm: str) -> str | None:
+        if device is not None and device.cwmp_username and tenant.per_device_credentials:
+            # A device with its own credentials accepts only those.
+            return device.cwmp_ha1(algorithm) if username == device.cwmp_username else None
+        if tenant.cpe_username and username == tenant.cpe_username:
+            return tenant.cpe_ha1(algorithm) or None
+        return None
+
+    if isinstance(creds, auth.BasicCredentials):
+        if not tenant.allows_basic:
+            return _challenge(tenant, reason="Basic authentication not allowed")
+        verdict = _authority(tenant).verify_basic(creds, ha1_for=ha1_for)
+    else:
+        if not tenant.allows_digest:
+            return _challenge(tenant, reason="Digest authentication not allowed")
+        verdict = _authority(tenant).verify(
+            creds, method="POST", ha1_for=ha1_for, tracker=store, binding=_binding(sid, conn)
+        )
+    if not verdict.ok:
+        log.warning(
+            "cwmp %s: auth failed for %s user=%r from %s: %s",
+            tenant.slug, device_id, creds.username, address, verdict.reason,
+        )
+        return _challenge(tenant, stale=verdict.stale, reason="authentication failed")
+
+    if device is None and device_selectors.device_registered_elsewhere(
+        tenant=tenant, oui=ident.oui, product_class=ident.product_class, serial_number=ident.serial_number
+    ):
+        log.warning("cwmp %s: %s belongs to another tenant, refused", tenant.slug, device_id)
+        return _text(403, "device is registered to another tenant")
+
+    ttl = settings.CWMP_SESSION_TIMEOUT
+    if not store.admit(sid, settings.CWMP_MAX_SESSIONS, ttl):
+        log.info("cwmp %s: %s refused, %d sessions open", tenant.slug, device_id, settings.CWMP_MAX_SESSIONS)
+        return _busy("too many sessions, try later")
+    lock_key = f"{tenant.pk}|{device_id}"
+    holder = store.lock_device(lock_key, sid, ttl)
+    if holder is not None and not _take_over(store, lock_key, holder, sid, address, ttl):
+        store.leave(sid)
+        log.info("cwmp %s: %s already in session %s, refused", tenant.slug, device_id, holder)
+        return _busy("device is already in a session")
+
+    state = engine.SessionState(
+        sid=sid,
+        tenant_id=tenant.pk,
+        device_id=device_id,
+        remote=address,
+        conn=conn,
+        username=verdict.username or "",
+        timeout=ttl,
+    )
+    host = DjangoHost(tenant=tenant, device=device, remote=address or None)
+    try:
+        with transaction.atomic():
+            reply = engine.start(state, envelope, host)
+    except Exception:
+        store.unlock_device(lock_key, sid)
+        store.leave(sid)
+        raise
+    if state.ended:
+        store.unlock_device(lock_key, sid)
+        store.leave(sid)
+        log.info("cwmp %s: %s session refused: %s", tenant.slug, device_id, state.detail)
+        return _xml(reply.envelope) if reply.envelope else HttpResponse(status=204)
+    store.save(sid, state.to_dict(), state.timeout)
+    store.bind_connection(conn, sid, state.timeout)
+    log.info(
+        "cwmp %s: %s session %s started (%s) from %s",
+        tenant.slug, device_id, sid, ", ".join(state.events), address,
+    )
+    response = _xml(reply.envelope)  # type: ignore[arg-type]
+    response.set_cookie(COOKIE_NAME, sid, path=request.path, httponly=True)
+    return response
+
+
+def _take_over(store: SessionStore, lock_key: str, holder: str, sid: str, address: str, ttl: int) -> bool:
+    """Let a new Inform replace the device's open session when that is safe.
+
+    A CPE runs one session at a time, so an Inform from the address of the
+    open session means the CPE gave that session up (dropped connection,
+    re-sent Inform); so does an open session silent for longer than a
+    request takes. A second session from elsewhere while the first is
+    active is refused instead: two boxes claiming one identity must not
+    interleave their writes.
+    """
+    old = store.load(holder)
+    if old is not None:
+        idle = time.time() - old.get("last_seen", 0)
+        if old.get("remote") != address and idle < 10:
+            return False
+        store.delete(holder)
+        store.leave(holder)
+        device_services.session_log_abandon(session_id=holder, detail="replaced by a new Inform")
+    return store.steal_device(lock_key, holder, sid, ttl)
+
+
+def _continue_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope | None) -> HttpResponse:
+    store = get_store()
+    address, port = peer(request)
+    conn = f"{tenant.pk}|{address}|{port}"
+    # The cookie, when the CPE returns it; otherwise the keep-alive connection.
+    sid = session_cookie(request)
+    data = store.load(sid) if sid else None
+    if data is None:
+        sid = store.session_for_connection(conn)
+        data = store.load(sid) if sid else None
+    if data is None or data.get("tenant_id") != tenant.pk:
+        return _text(400, "no CWMP session: a session starts with an Inform")
+    state = engine.SessionState.from_dict(data)
+
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header and isinstance(creds := auth.parse_authorization(header), auth.DigestCredentials):
+        # A CPE that authenticates every request must still be who it was.
+        # (Its nonce may be the Inform's, reused on this connection.)
+        device = device_selectors.device_for_cwmp(tenant=tenant, device_id=state.device_id) if state.device_pk else None
+        verdict = _authority(tenant).verify(
+            creds,
+            method="POST",
+            ha1_for=lambda u, a: (
+                (device.cwmp_ha1(a) if device and u == device.cwmp_username else None)
+                or (tenant.cpe_ha1(a) if u == tenant.cpe_username else None)
+            ),
+            tracker=store,
+            binding=_binding(state.sid, state.conn),
+        )
+        if not verdict.ok or verdict.username != state.username:
+            log.warning("cwmp %s: %s session %s: bad credentials mid-session (%s)", tenant.slug, state.device_id, state.sid, verdict.reason)
+            return _challenge(tenant, stale=verdict.stale, reason="authentication failed")
+
+    host = DjangoHost(tenant=tenant, remote=address or None)
+    try:
+        with transaction.atomic():
+            reply = engine.handle(state, envelope, host)
+    except engine.ProtocolError as exc:
+        state.ended, state.outcome, state.detail = True, "error", str(exc)
+        _finish(store, tenant, state)
+        log.warning("cwmp %s: %s session %s: %s", tenant.slug, state.device_id, state.sid, exc)
+        return _text(400, str(exc))
+    if reply.ends_session:
+        _finish(store, tenant, state)
+        log.info(
+            "cwmp %s: %s session %s done: %s", tenant.slug, state.device_id, state.sid, " ".join(state.rpcs)
+        )
+        return HttpResponse(status=204)
+    store.save(state.sid, state.to_dict(), state.timeout)
+    if state.conn != conn:
+        store.bind_connection(conn, state.sid, state.timeout)
+    return _xml(reply.envelope)  # type: ignore[arg-type]
+
+
+def _finish(store: SessionStore, tenant: Tenant, state: engine.SessionState) -> None:
+    now = time.time()
+    if state.log_pk:
+        device_services.session_log_close(
+            log_pk=state.log_pk,
+            outcome=state.outcome,
+            rpcs=state.rpcs,
+            messages=state.messages,
+            ended=datetime.fromtimestamp(now, UTC),
+            duration_ms=int((now - state.started) * 1000),
+            detail=state.detail,
+        )
+    store.delete(state.sid)
+    store.leave(state.sid)
+    store.unlock_device(f"{tenant.pk}|{state.device_id}", state.sid)
+    store.unbind_connection(state.conn, state.sid)

@@ -1,0 +1,65 @@
+from django.contrib import admin
+
+from devices.models import CpeRequest, Device, Parameter, SessionLog
+from tenants.admin_mixins import TenantScopedAdmin
+
+
+class ParameterInline(admin.TabularInline):
+    model = Parameter
+    extra = 0
+    fields = ["path", "value", "type", "writable", "notification", "updated"]
+    readonly_fields = fields
+    ordering = ["path"]
+    max_num = 0
+    show_change_link = False
+
+
+class SessionLogInline(admin.TabularInline):
+    model = SessionLog
+    extra = 0
+    fields = ["started", "events", "outcome", "rpcs", "remote_address", "duration_ms"]
+    readonly_fields = fields
+    max_num = 0
+    ordering = ["-started"]
+
+
+@admin.register(Device)
+class DeviceAdmin(TenantScopedAdmin):
+    list_display = [
+        "device_id", "tenant", "manufacturer", "product_class", "software_version",
+        "ip_address", "last_inform", "last_events",
+    ]
+    list_filter = ["tenant", "manufacturer", "product_class", "data_model"]
+    search_fields = ["device_id", "serial_number", "mac_address", "ip_address"]
+    readonly_fields = ["cwmp_ha1_md5", "cwmp_ha1_sha256", "inform_digest", "created"]
+    date_hierarchy = "last_inform"
+    inlines = [SessionLogInline, ParameterInline]
+
+
+@admin.register(Parameter)
+class ParameterAdmin(TenantScopedAdmin):
+    list_display = ["device", "path", "value", "type", "writable", "updated"]
+    search_fields = ["path", "value", "device__device_id"]
+    list_select_related = ["device"]
+    raw_id_fields = ["device"]
+
+    def _tenant_id(self, obj: Parameter) -> int:
+        return obj.device.tenant_id
+
+
+@admin.register(SessionLog)
+class SessionLogAdmin(TenantScopedAdmin):
+    list_display = ["device", "started", "events", "outcome", "rpcs", "remote_address", "duration_ms"]
+    list_filter = ["outcome", "tenant"]
+    search_fields = ["device__device_id", "session_id"]
+    list_select_related = ["device"]
+    raw_id_fields = ["device"]
+
+
+@admin.register(CpeRequest)
+class CpeRequestAdmin(TenantScopedAdmin):
+    list_display = ["device", "method", "command_key", "fault_code", "received", "handled"]
+    list_filter = ["method", "tenant"]
+    search_fields = ["device__device_id", "command_key"]
+    list_select_related = ["device"]
+    raw_id_fields = ["device"]

@@ -1,0 +1,193 @@
+"""Devices, their parameter trees and what happened in their sessions."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from tenants.models import Tenant
+from tenants.querysets import TenantScopedManager, TenantScopedQuerySet
+
+
+class Device(models.Model):
+    """One CPE, identified per tenant by ``OUI-ProductClass-SerialNumber``.
+
+    The summary columns (versions, addresses, last contact) are copies of
+    Inform values kept on the row so device lists filter and sort without
+    touching the huge parameter table.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="devices")
+    device_id = models.CharField(max_length=255)
+    oui = models.CharField(max_length=6)
+    product_class = models.CharField(max_length=64, blank=True)
+    serial_number = models.CharField(max_length=64)
+    manufacturer = models.CharField(max_length=64, blank=True)
+    # The MAC is recorded where a device reports one but is never the key:
+    # many CPEs report the WAN MAC, some the LAN one, some change it.
+    mac_address = models.CharField(max_length=17, blank=True)
+
+    software_version = models.CharField(max_length=64, blank=True)
+    hardware_version = models.CharField(max_length=64, blank=True)
+    provisioning_code = models.CharField(max_length=64, blank=True)
+    data_model = models.CharField(max_length=32, blank=True, help_text="Root object")
+    cwmp_version = models.CharField(max_length=8, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    connection_request_url = models.CharField(max_length=512, blank=True)
+    connection_request_username = models.CharField(max_length=256, blank=True)
+    connection_request_password = models.CharField(max_length=256, blank=True)
+    udp_connection_request_address = models.CharField(max_length=128, blank=True)
+
+    # Per-device CWMP credentials (HA1 values, never the password), bound to
+    # this device: a CPE authenticating with them may only inform as itself.
+    cwmp_username = models.CharField(max_length=128, blank=True)
+    cwmp_ha1_md5 = models.CharField(max_length=32, blank=True)
+    cwmp_ha1_sha256 = models.CharField(max_length=64, blank=True)
+
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_inform = models.DateTimeField(null=True, blank=True)
+    last_boot = models.DateTimeField(null=True, blank=True)
+    last_bootstrap = models.DateTimeField(null=True, blank=True)
+    last_events = models.CharField(max_length=255, blank=True)
+    # Digest of the last Inform's ParameterList: a periodic Inform that
+    # carries the same values is recognised without reading the parameters.
+    inform_digest = models.CharField(max_length=32, blank=True)
+
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "device_id"], name="device_unique_id"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "serial_number"], name="device_serial"),
+            models.Index(fields=["tenant", "last_inform"], name="device_last_inform"),
+            models.Index(fields=["tenant", "cwmp_username"], name="device_cwmp_username"),
+            models.Index(fields=["oui", "product_class", "serial_number"], name="device_identity"),
+        ]
+
+    def __str__(self) -> str:
+        return self.device_id
+
+    def cwmp_ha1(self, algorithm: str) -> str:
+        return self.cwmp_ha1_sha256 if algorithm.upper().startswith("SHA-256") else self.cwmp_ha1_md5
+
+    def set_cwmp_credentials(self, username: str, password: str) -> None:
+        """Give the device its own CWMP credentials (caller saves)."""
+        from cwmp.auth import make_ha1_set
+
+        ha1 = make_ha1_set(username, self.tenant.cpe_realm, password)
+        self.cwmp_username = username
+        self.cwmp_ha1_md5 = ha1["MD5"]
+        self.cwmp_ha1_sha256 = ha1["SHA-256"]
+
+
+class ParameterQuerySet(TenantScopedQuerySet):
+    tenant_field = "device__tenant"
+
+
+class Parameter(models.Model):
+    """One node of a device's tree: a leaf with a value, or an object path.
+
+    Object instances are rows too (``...WLANConfiguration.1.``), so the tree
+    is rebuilt from paths alone. Unknown facts (writability before a
+    GetParameterNames, attributes before a GetParameterAttributes) stay null.
+    """
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="parameters")
+    path = models.CharField(max_length=512)
+    value = models.TextField(blank=True)
+    type = models.CharField(max_length=32, blank=True)
+    is_object = models.BooleanField(default=False)
+    writable = models.BooleanField(null=True)
+    notification = models.PositiveSmallIntegerField(null=True)
+    access_list = models.CharField(max_length=128, blank=True)
+    updated = models.DateTimeField()
+
+    objects = models.Manager.from_queryset(ParameterQuerySet)()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "path"], name="parameter_unique_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.path}={self.value}"
+
+
+class SessionOutcome(models.TextChoices):
+    OPEN = "open", "In progress"
+    OK = "ok", "Completed"
+    ABANDONED = "abandoned", "Abandoned by the CPE"
+    FAULT = "fault", "Ended with a fault"
+    ERROR = "error", "Ended by an error"
+
+
+class SessionLogQuerySet(TenantScopedQuerySet):
+    pass
+
+
+class SessionLog(models.Model):
+    """One CWMP session: why the device called (its Inform events) and what was done."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="sessions")
+    session_id = models.CharField(max_length=32, unique=True)
+    started = models.DateTimeField()
+    ended = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    events = models.JSONField(default=list, help_text="Inform event codes")
+    rpcs = models.JSONField(default=list, help_text="Messages exchanged, in order")
+    outcome = models.CharField(
+        max_length=10, choices=SessionOutcome.choices, default=SessionOutcome.OPEN
+    )
+    detail = models.TextField(blank=True)
+    remote_address = models.GenericIPAddressField(null=True, blank=True)
+    cwmp_version = models.CharField(max_length=8, blank=True)
+    messages = models.PositiveIntegerField(default=0)
+
+    objects = models.Manager.from_queryset(SessionLogQuerySet)()
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "-started"], name="sessionlog_device_started")]
+        ordering = ["-started"]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.started:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+
+class CpeRequest(models.Model):
+    """A request the CPE made on its own (TransferComplete, RequestDownload, …).
+
+    Kept as received so the task layer can act on it even when it arrives in
+    a later session than the one that caused it (TR-069 3.7.1.5).
+    """
+
+    class Method(models.TextChoices):
+        TRANSFER_COMPLETE = "TransferComplete"
+        AUTONOMOUS_TRANSFER_COMPLETE = "AutonomousTransferComplete"
+        REQUEST_DOWNLOAD = "RequestDownload"
+        DU_STATE_CHANGE_COMPLETE = "DUStateChangeComplete"
+        AUTONOMOUS_DU_STATE_CHANGE_COMPLETE = "AutonomousDUStateChangeComplete"
+        KICKED = "Kicked"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="cpe_requests")
+    session_id = models.CharField(max_length=32, blank=True)
+    method = models.CharField(max_length=40, choices=Method.choices)
+    command_key = models.CharField(max_length=64, blank=True)
+    fault_code = models.PositiveIntegerField(default=0)
+    fault_string = models.CharField(max_length=256, blank=True)
+    payload = models.JSONField(default=dict)
+    received = models.DateTimeField()
+    handled = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "command_key"], name="cpereq_device_key")]
+        ordering = ["-received"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.command_key} from {self.device_id}"

@@ -1,0 +1,270 @@
+"""Writes to devices: registration, Inform bookkeeping, session logs.
+
+The CWMP path calls these once per message, so they are written for few,
+lean statements: a periodic Inform whose parameters did not change costs one
+UPDATE of the device row, however many parameters it carries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from devices.identity import make_device_id
+from devices.models import CpeRequest, Device, Parameter, SessionLog, SessionOutcome
+from tenants.models import Tenant
+
+
+@dataclass(slots=True, frozen=True)
+class ParamValue:
+    path: str
+    value: str
+    type: str
+
+
+# Inform parameters copied onto the device row (relative to the root object).
+_SUMMARY = {
+    "DeviceInfo.SoftwareVersion": "software_version",
+    "DeviceInfo.HardwareVersion": "hardware_version",
+    "DeviceInfo.ProvisioningCode": "provisioning_code",
+    "ManagementServer.ConnectionRequestURL": "connection_request_url",
+    "ManagementServer.UDPConnectionRequestAddress": "udp_connection_request_address",
+}
+_FIELD_LIMITS = {f.name: f.max_length for f in Device._meta.get_fields() if getattr(f, "max_length", None)}
+
+
+def inform_digest(params: Sequence[ParamValue]) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    for p in sorted(params, key=lambda p: p.path):
+        h.update(f"{p.path}\x00{p.type}\x00{p.value}\x01".encode())
+    return h.hexdigest()
+
+
+def _wan_address(params: Iterable[ParamValue]) -> str | None:
+    """The CPE's WAN address as it reports it (TR-098 ExternalIPAddress, TR-181 IPAddress)."""
+    for p in params:
+        if p.path.endswith(("ExternalIPAddress", ".IPAddress")) and p.value:
+            try:
+                return str(ipaddress.ip_address(p.value.strip()))
+            except ValueError:
+                continue
+    return None
+
+
+def _mac_address(params: Iterable[ParamValue]) -> str:
+    for p in params:
+        if p.path.endswith("MACAddress") and p.value:
+            return p.value.strip()[:17]
+    return ""
+
+
+def summary_from_inform(params: Sequence[ParamValue]) -> dict[str, object]:
+    """Device-row columns that an Inform's ParameterList fills."""
+    fields: dict[str, object] = {}
+    for p in params:
+        root, _, rest = p.path.partition(".")
+        if "data_model" not in fields and root in ("InternetGatewayDevice", "Device"):
+            fields["data_model"] = root
+        name = _SUMMARY.get(rest)
+        if name:
+            fields[name] = p.value.strip()[: _FIELD_LIMITS[name]]
+    wan = _wan_address(params)
+    if wan:
+        fields["ip_address"] = wan
+    mac = _mac_address(params)
+    if mac:
+        fields["mac_address"] = mac
+    return fields
+
+
+class DeviceRefused(Exception):
+    """The Inform names a device this tenant may not register."""
+
+
+def device_inform(
+    *,
+    tenant: Tenant,
+    device: Device | None,
+    oui: str,
+    product_class: str,
+    serial_number: str,
+    manufacturer: str,
+    events: Sequence[str],
+    params: Sequence[ParamValue],
+    remote_address: str | None,
+    cwmp_version: str,
+    now: datetime,
+) -> tuple[Device, bool]:
+    """Register a device on first contact or update it; store changed Inform values.
+
+    First contact registers the device whatever its events: many CPEs never
+    send ``0 BOOTSTRAP`` (TR-069 3.7.1.5 leaves it to a fresh factory state).
+    Returns the device and whether it was created.
+    """
+    digest = inform_digest(params)
+    fields = summary_from_inform(params)
+    fields.update(
+        manufacturer=manufacturer[:64],
+        cwmp_version=cwmp_version,
+        last_inform=now,
+        last_events=",".join(events)[:255],
+        inform_digest=digest,
+    )
+    if "ip_address" not in fields and remote_address:
+        fields["ip_address"] = remote_address
+    if "1 BOOT" in events:
+        fields["last_boot"] = now
+    if "0 BOOTSTRAP" in events:
+        fields["last_bootstrap"] = now
+
+    if device is None:
+        device = _register(
+            tenant=tenant,
+            oui=oui,
+            product_class=product_class,
+            serial_number=serial_number,
+            fields=fields,
+            now=now,
+        )
+        if device.inform_digest == digest and device.first_seen == now:
+            _write_params(device, params, now, existing={})
+            return device, True
+        # Lost a registration race: fall through to the update path.
+    old_digest = device.inform_digest
+    changed = {k: v for k, v in fields.items() if getattr(device, k) != v}
+    # last_inform always changes, so this is the one statement a quiet
+    # periodic session costs.
+    Device.objects.filter(pk=device.pk).update(**changed)
+    for k, v in changed.items():
+        setattr(device, k, v)
+    if old_digest != digest:
+        existing = {
+            p.path: (p.value, p.type)
+            for p in Parameter.objects.filter(
+                device=device, path__in=[p.path for p in params]
+            ).only("path", "value", "type")
+        }
+        _write_params(device, params, now, existing=existing)
+    return device, False
+
+
+def _register(
+    *, tenant: Tenant, oui: str, product_class: str, serial_number: str, fields: dict, now: datetime
+) -> Device:
+    device = Device(
+        tenant=tenant,
+        device_id=make_device_id(oui, product_class, serial_number),
+        oui=oui[:6],
+        product_class=product_class[:64],
+        serial_number=serial_number[:64],
+        first_seen=now,
+        **fields,
+    )
+    try:
+        with transaction.atomic():
+            device.save(force_insert=True)
+    except IntegrityError:
+        device = Device.objects.get(tenant=tenant, device_id=device.device_id)
+    return device
+
+
+def _write_params(
+    device: Device,
+    params: Sequence[ParamValue],
+    now: datetime,
+    *,
+    existing: dict[str, tuple[str, str]],
+) -> int:
+    """Upsert the parameters whose value or type changed, in one statement."""
+    rows = {}
+    for p in params:
+        if existing.get(p.path) != (p.value, p.type):
+            rows[p.path] = Parameter(
+                device=device, path=p.path, value=p.value, type=p.type, updated=now
+            )
+    if rows:
+        Parameter.objects.bulk_create(
+            rows.values(),
+            update_conflicts=True,
+            unique_fields=["device", "path"],
+            update_fields=["value", "type", "updated"],
+        )
+    return len(rows)
+
+
+def session_log_open(
+    *,
+    tenant: Tenant,
+    device: Device,
+    session_id: str,
+    events: Sequence[str],
+    remote_address: str | None,
+    cwmp_version: str,
+    started: datetime,
+) -> SessionLog:
+    return SessionLog.objects.create(
+        tenant=tenant,
+        device=device,
+        session_id=session_id,
+        started=started,
+        events=list(events),
+        remote_address=remote_address,
+        cwmp_version=cwmp_version,
+        messages=1,
+    )
+
+
+def session_log_close(
+    *,
+    log_pk: int,
+    outcome: str,
+    rpcs: Sequence[str],
+    messages: int,
+    ended: datetime,
+    duration_ms: int,
+    detail: str = "",
+) -> None:
+    SessionLog.objects.filter(pk=log_pk).update(
+        outcome=outcome,
+        rpcs=list(rpcs),
+        messages=messages,
+        ended=ended,
+        duration_ms=duration_ms,
+        detail=detail[:2000],
+    )
+
+
+def session_log_abandon(*, session_id: str, detail: str) -> None:
+    SessionLog.objects.filter(session_id=session_id, outcome=SessionOutcome.OPEN).update(
+        outcome=SessionOutcome.ABANDONED, detail=detail
+    )
+
+
+def cpe_request_record(
+    *,
+    device_pk: int,
+    tenant_id: int,
+    session_id: str,
+    method: str,
+    command_key: str = "",
+    fault_code: int = 0,
+    fault_string: str = "",
+    payload: dict,
+    now: datetime,
+) -> CpeRequest:
+    return CpeRequest.objects.create(
+        tenant_id=tenant_id,
+        device_id=device_pk,
+        session_id=session_id,
+        method=method,
+        command_key=command_key[:64],
+        fault_code=fault_code,
+        fault_string=fault_string[:256],
+        payload=payload,
+        received=now,
+    )

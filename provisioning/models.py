@@ -1,0 +1,1 @@
+"""Profiles, tasks, files and campaigns: the desired state of devices (tasks issue)."""

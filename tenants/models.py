@@ -1,0 +1,139 @@
+"""Tenants (ISPs, resellers) and the people who work in them."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from tenants.querysets import ROLE_ACTIONS, TenantScopedManager, roles_for
+
+
+class CpeAuth(models.TextChoices):
+    DIGEST = "digest", "Digest"
+    BASIC = "basic", "Basic"
+    DIGEST_BASIC = "digest,basic", "Digest or Basic"
+
+
+def validate_networks(value: str) -> None:
+    for line in value.split():
+        try:
+            ipaddress.ip_network(line, strict=False)
+        except ValueError as exc:
+            raise ValidationError(f"{line!r} is not a network (CIDR)") from exc
+
+
+class TenantQuerySet(models.QuerySet):
+    def restrict(self, user, action: str = "view") -> TenantQuerySet:  # type: ignore[no-untyped-def]
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        return self.filter(
+            memberships__user=user, memberships__role__in=roles_for(action)
+        ).distinct()
+
+
+class Tenant(models.Model):
+    """An ISP or reseller; everything else in the system belongs to one."""
+
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    # CPE-facing settings (TR-069 3.4.4 authentication).
+    cpe_auth_methods = models.CharField(
+        max_length=20, choices=CpeAuth.choices, default=CpeAuth.DIGEST_BASIC
+    )
+    # Fixed when the tenant is created: stored HA1 values depend on it.
+    cpe_realm = models.CharField(max_length=100, blank=True)
+    cpe_username = models.CharField(
+        max_length=128, blank=True, help_text="Default CPE username for the tenant."
+    )
+    # Passwords are never stored, only the Digest HA1 per algorithm; Basic is
+    # checked by hashing what the CPE sends.
+    cpe_ha1_md5 = models.CharField(max_length=32, blank=True)
+    cpe_ha1_sha256 = models.CharField(max_length=64, blank=True)
+    per_device_credentials = models.BooleanField(
+        default=True,
+        help_text="Devices may have their own CWMP credentials, bound to their identity.",
+    )
+    periodic_inform_interval = models.PositiveIntegerField(default=3600)
+    connection_request_networks = models.TextField(
+        blank=True,
+        validators=[validate_networks],
+        help_text="Networks (CIDR, one per line) that connection requests may be sent to.",
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if not self.cpe_realm:
+            self.cpe_realm = f"acsportal/{self.slug}"
+        super().save(*args, **kwargs)
+
+    @property
+    def allows_digest(self) -> bool:
+        return "digest" in self.cpe_auth_methods
+
+    @property
+    def allows_basic(self) -> bool:
+        return "basic" in self.cpe_auth_methods
+
+    def set_cpe_credentials(self, username: str, password: str) -> None:
+        """Set the tenant-wide CPE credentials (caller saves)."""
+        from cwmp.auth import make_ha1_set
+
+        if not self.cpe_realm:
+            self.cpe_realm = f"acsportal/{self.slug}"
+        ha1 = make_ha1_set(username, self.cpe_realm, password)
+        self.cpe_username = username
+        self.cpe_ha1_md5 = ha1["MD5"]
+        self.cpe_ha1_sha256 = ha1["SHA-256"]
+
+    def cpe_ha1(self, algorithm: str) -> str:
+        return self.cpe_ha1_sha256 if algorithm.upper().startswith("SHA-256") else self.cpe_ha1_md5
+
+    def connection_request_allowlist(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(line, strict=False)
+            for line in self.connection_request_networks.split()
+        ]
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    OPERATOR = "operator", "Operator"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(models.Model):
+    """A person's role in one tenant; a person may work in several."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+
+    objects = TenantScopedManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({self.role})"
+
+    def allows(self, action: str) -> bool:
+        return action in ROLE_ACTIONS.get(self.role, frozenset())

@@ -1,0 +1,56 @@
+"""Tenancy scoping shared by every tenant-owned model.
+
+There is exactly one way to get a queryset that a person may see:
+``Model.objects.restrict(user, action)`` (or ``for_tenant`` where the tenant
+is already known, as on the CWMP path). Views, viewsets, admin and services
+all go through it, so no second path can forget the tenant filter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from tenants.models import Tenant
+
+# Which roles may do what. "view" is every member; "change" adds work on
+# devices (tasks, parameters); "delete" and "admin" are tenant admins only.
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"view"}),
+    "operator": frozenset({"view", "change", "add"}),
+    "admin": frozenset({"view", "change", "add", "delete", "admin"}),
+}
+
+
+def roles_for(action: str) -> list[str]:
+    return [role for role, actions in ROLE_ACTIONS.items() if action in actions]
+
+
+class TenantScopedQuerySet(models.QuerySet):
+    """QuerySet of a model with a non-null ``tenant`` foreign key."""
+
+    tenant_field = "tenant"
+
+    def for_tenant(self, tenant: Tenant | int) -> TenantScopedQuerySet:
+        return self.filter(**{self.tenant_field: tenant})
+
+    def restrict(
+        self, user: AbstractBaseUser | AnonymousUser, action: str = "view"
+    ) -> TenantScopedQuerySet:
+        """Rows of the tenants in which ``user`` holds a role allowing ``action``."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        lookup: dict[str, Any] = {
+            f"{self.tenant_field}__memberships__user": user,
+            f"{self.tenant_field}__memberships__role__in": roles_for(action),
+        }
+        return self.filter(**lookup).distinct()
+
+
+TenantScopedManager = models.Manager.from_queryset(TenantScopedQuerySet)
