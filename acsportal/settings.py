@@ -93,6 +93,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = "acsportal.sqlite"
     # WAL lets the job worker and readers run beside the server; IMMEDIATE
     # transactions take the write lock up front instead of failing on upgrade.
     DATABASES["default"]["OPTIONS"] = {
@@ -153,6 +154,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 # Serve admin assets straight from the app directories, so make run needs no
 # collectstatic step.
 WHITENOISE_USE_FINDERS = True

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import transaction
+
 from cwmp import messages as m
 from cwmp.engine import SessionState
 from devices import services as device_services
@@ -36,30 +38,33 @@ class DjangoHost:
             for p in inform.parameter_list
             if p.name
         ]
-        device, created = device_services.device_inform(
-            tenant=self.tenant,
-            device=self.device,
-            oui=ident.oui,
-            product_class=ident.product_class,
-            serial_number=ident.serial_number,
-            manufacturer=ident.manufacturer,
-            events=state.events,
-            params=params,
-            remote_address=self.remote,
-            cwmp_version=state.cwmp_version,
-            now=now,
-        )
-        self.device, self.created = device, created
+        # One transaction: the device, its changed values and the session
+        # log are written together or not at all.
+        with transaction.atomic():
+            device, self.created = device_services.device_inform(
+                tenant=self.tenant,
+                device=self.device,
+                oui=ident.oui,
+                product_class=ident.product_class,
+                serial_number=ident.serial_number,
+                manufacturer=ident.manufacturer,
+                events=state.events,
+                params=params,
+                remote_address=self.remote,
+                cwmp_version=state.cwmp_version,
+                now=now,
+            )
+            log = device_services.session_log_open(
+                tenant=self.tenant,
+                device=device,
+                session_id=state.sid,
+                events=state.events,
+                remote_address=self.remote,
+                cwmp_version=state.cwmp_version,
+                started=now,
+            )
+        self.device = device
         state.device_pk = device.pk
-        log = device_services.session_log_open(
-            tenant=self.tenant,
-            device=device,
-            session_id=state.sid,
-            events=state.events,
-            remote_address=self.remote,
-            cwmp_version=state.cwmp_version,
-            started=now,
-        )
         state.log_pk = log.pk
         return None
 

@@ -14,6 +14,11 @@ This module is pure Python on purpose: the CPE simulator and the session engine
 use it without Django.
 """
 
+# The field helpers below (_text, _int, _array, ...) return dataclasses.field()
+# objects, so the per-class shared-default hazard RUF009 guards against cannot
+# happen here; ruff just cannot see through the helper.
+# ruff: noqa: RUF009
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

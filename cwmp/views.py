@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -169,8 +169,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     )
     host = DjangoHost(tenant=tenant, device=device, remote=address or None)
     try:
-        with transaction.atomic():
-            reply = engine.start(state, envelope, host)
+        reply = engine.start(state, envelope, host)
     except Exception:
         store.unlock_device(lock_key, sid)
         store.leave(sid)
@@ -247,8 +246,7 @@ def _continue_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope
 
     host = DjangoHost(tenant=tenant, remote=address or None)
     try:
-        with transaction.atomic():
-            reply = engine.handle(state, envelope, host)
+        reply = engine.handle(state, envelope, host)
     except engine.ProtocolError as exc:
         state.ended, state.outcome, state.detail = True, "error", str(exc)
         _finish(store, tenant, state)

@@ -1,0 +1,24 @@
+"""Fixtures shared by every suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from cwmp import store as store_module
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cwmp_state(settings):
+    """Each test gets an empty session store and no cached tenants."""
+    from cwmp import transport
+
+    settings.CWMP_TENANT_CACHE_SECONDS = 0
+    store_module.reset_store()
+    if settings.REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    transport._tenants.clear()
+    transport._trusted_proxies.cache_clear()
+    yield
+    store_module.reset_store()

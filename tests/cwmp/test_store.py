@@ -1,0 +1,93 @@
+"""Session store semantics, on memory and (when REDIS_URL is set) on Redis."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from cwmp.store import MemorySessionStore, RedisSessionStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _stores():
+    yield pytest.param("memory", id="memory")
+    yield pytest.param(
+        "redis",
+        id="redis",
+        marks=pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL not set"),
+    )
+
+
+@pytest.fixture(params=list(_stores()))
+def store(request):
+    if request.param == "memory":
+        return MemorySessionStore()
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    return RedisSessionStore(settings.REDIS_URL, prefix="acs:test:")
+
+
+def test_state_round_trip_and_delete(store):
+    store.save("s1", {"a": 1}, 30)
+    assert store.load("s1") == {"a": 1}
+    store.delete("s1")
+    assert store.load("s1") is None
+
+
+def test_connection_binding(store):
+    store.bind_connection("1|10.0.0.1|4000", "s1", 30)
+    assert store.session_for_connection("1|10.0.0.1|4000") == "s1"
+    store.unbind_connection("1|10.0.0.1|4000", "other")
+    assert store.session_for_connection("1|10.0.0.1|4000") == "s1"
+    store.unbind_connection("1|10.0.0.1|4000", "s1")
+    assert store.session_for_connection("1|10.0.0.1|4000") is None
+
+
+def test_device_lock_is_exclusive_and_reentrant(store):
+    assert store.lock_device("d", "s1", 30) is None
+    assert store.lock_device("d", "s1", 30) is None
+    assert store.lock_device("d", "s2", 30) == "s1"
+    assert not store.steal_device("d", "s3", "s2", 30)
+    assert store.steal_device("d", "s1", "s2", 30)
+    store.unlock_device("d", "s1")  # not the holder: no effect
+    assert store.lock_device("d", "s3", 30) == "s2"
+    store.unlock_device("d", "s2")
+    assert store.lock_device("d", "s3", 30) is None
+
+
+def test_admission_limit(store):
+    assert store.admit("a", 2, 30)
+    assert store.admit("b", 2, 30)
+    assert not store.admit("c", 2, 30)
+    assert store.admit("a", 2, 30)  # already admitted
+    store.leave("a")
+    assert store.admit("c", 2, 30)
+    assert store.active_sessions() == 2
+
+
+def test_nonce_counts(store):
+    assert store.seen("n1", 1, "b1")
+    assert store.seen("n1", 2, "b1")
+    assert store.seen("n1", 1, "b1")  # reuse within its own binding
+    assert not store.seen("n1", 1, "b2")  # replay elsewhere
+    assert store.seen("n1", 3, "b2")  # a growing count is fine
+
+
+def test_memory_entries_expire():
+    clock = Clock()
+    store = MemorySessionStore(clock=clock)
+    store.save("s1", {"a": 1}, 30)
+    assert store.lock_device("d", "s1", 30) is None
+    assert store.admit("s1", 1, 30)
+    clock.now += 31
+    assert store.load("s1") is None
+    assert store.lock_device("d", "s2", 30) is None
+    assert store.admit("s2", 1, 30)

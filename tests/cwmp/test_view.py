@@ -1,0 +1,378 @@
+"""The CWMP endpoint through Django's test client: sessions, auth, refusals."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from cwmp import codec
+from cwmp import messages as m
+from devices.models import CpeRequest, Device, Parameter, SessionLog
+from tests.cwmp.cpe import IGD, ScriptedCPE, basic, digest_answer, inform_body
+from tests.factories import DeviceFactory, TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tenant():
+    return TenantFactory(slug="isp")
+
+
+@pytest.fixture
+def cpe(tenant):
+    return ScriptedCPE(Client(), "/cwmp/isp/")
+
+
+def test_periodic_session_registers_device_and_logs_it(cpe):
+    first, last = cpe.session(inform_body("SN1", ("1 BOOT",)))
+    assert first["Content-Type"].startswith("text/xml")
+    envelope = codec.parse(first.content)
+    assert isinstance(envelope.body, m.InformResponse)
+    assert envelope.id == "1"
+    assert last.status_code == 204 and last.content == b""
+    device = Device.objects.get()
+    assert device.device_id == "00259E-EG8145V5-SN1"
+    assert device.software_version == "V5R019"
+    assert device.ip_address == "192.0.2.10"
+    assert device.connection_request_url == "http://127.0.0.1:7547/cr"
+    assert device.last_boot is not None
+    log = SessionLog.objects.get()
+    assert log.events == ["1 BOOT"]
+    assert log.outcome == "ok"
+    assert log.rpcs == ["Inform", "InformResponse"]
+    assert log.remote_address == "198.51.100.7"
+    assert Parameter.objects.filter(device=device).count() == 7
+
+
+def test_rpc_elements_use_the_literal_cwmp_prefix(cpe):
+    first = cpe.inform(inform_body("SN1"))
+    assert b"<cwmp:InformResponse>" in first.content
+    assert b"<MaxEnvelopes>1</MaxEnvelopes>" in first.content
+
+
+def test_inform_response_is_never_empty_and_sets_a_cookie(cpe):
+    first = cpe.inform(inform_body("SN1"))
+    assert first.content.strip()
+    assert "cwmpsid" in first.cookies
+
+
+def test_first_contact_without_bootstrap_registers(cpe):
+    cpe.session(inform_body("SN1", ("2 PERIODIC",)))
+    assert Device.objects.filter(serial_number="SN1").exists()
+
+
+def test_identity_with_unsafe_characters(cpe):
+    cpe.session(inform_body("A B/C!", product_class="G-1425G-A"))
+    device = Device.objects.get()
+    assert device.device_id == "00259E-G%2D1425G%2DA-A%20B%2FC%21"
+    assert device.product_class == "G-1425G-A" and device.serial_number == "A B/C!"
+
+
+def test_digest_challenge_then_success(cpe):
+    cpe.auth = "digest"
+    first, last = cpe.session(inform_body("SN1"))
+    assert cpe.log == [401, 200, 204]
+    assert Device.objects.count() == 1
+
+
+def test_challenge_is_digest_even_after_preemptive_basic_when_basic_is_off(tenant, cpe):
+    tenant.cpe_auth_methods = "digest"
+    tenant.save()
+    response = cpe.inform(inform_body("SN1"))
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Digest ")
+    assert Device.objects.count() == 0
+    # The CPE that can only answer Digest answers it:
+    cpe.authorization = digest_answer(response["WWW-Authenticate"], "cpe", "cpe-secret", uri=cpe.url)
+    assert cpe.post(inform_body("SN1")).status_code == 200
+
+
+def test_basic_only_tenant_challenges_with_basic(tenant, cpe):
+    tenant.cpe_auth_methods = "basic"
+    tenant.save()
+    cpe.auth = "digest"
+    response = cpe.post(inform_body("SN1"))
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic ")
+
+
+def test_preemptive_basic_is_accepted_without_challenge(cpe):
+    response = cpe.inform(inform_body("SN1"))
+    assert cpe.log == [200]
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("auth", ["basic", "digest"])
+def test_wrong_password_is_refused_and_nothing_stored(cpe, auth):
+    cpe.auth, cpe.password = auth, "wrong"
+    response = cpe.inform(inform_body("SN1"))
+    assert response.status_code == 401
+    assert "WWW-Authenticate" in response
+    assert Device.objects.count() == 0 and SessionLog.objects.count() == 0
+
+
+def test_per_device_credentials_are_bound_to_the_device(tenant, cpe):
+    device = DeviceFactory(tenant=tenant, serial_number="SN-A")
+    device.set_cwmp_credentials("dev-a", "pw-a")
+    device.save()
+    cpe.username, cpe.password = "dev-a", "pw-a"
+    # Its own credentials, another identity: refused.
+    assert cpe.inform(inform_body("SN-B")).status_code == 401
+    # The tenant credentials for a device that has its own: refused.
+    cpe.username, cpe.password = "cpe", "cpe-secret"
+    assert cpe.inform(inform_body("SN-A")).status_code == 401
+    # Its own credentials, its own identity: accepted.
+    cpe.username, cpe.password = "dev-a", "pw-a"
+    assert cpe.inform(inform_body("SN-A")).status_code == 200
+    assert not Device.objects.filter(serial_number="SN-B").exists()
+
+
+def test_device_of_another_tenant_is_refused(tenant, cpe):
+    other = TenantFactory(slug="other")
+    DeviceFactory(tenant=other, serial_number="SN1")
+    response = cpe.inform(inform_body("SN1"))
+    assert response.status_code == 403
+    assert Device.objects.filter(tenant=tenant).count() == 0
+    assert SessionLog.objects.count() == 0
+
+
+def test_unknown_tenant_is_404(client):
+    response = client.post("/cwmp/nope/", data=inform_body(), content_type="text/xml")
+    assert response.status_code == 404
+
+
+def test_get_is_405(client, tenant):
+    assert client.get("/cwmp/isp/").status_code == 405
+
+
+def test_url_without_trailing_slash(tenant):
+    cpe = ScriptedCPE(Client(), "/cwmp/isp")
+    cpe.session(inform_body("SN1"))
+    assert cpe.log == [200, 204]
+
+
+def test_session_follows_connection_without_cookies(cpe):
+    cpe.use_cookies = False
+    cpe.session(inform_body("SN1"))
+    assert cpe.log == [200, 204]
+    assert SessionLog.objects.get().outcome == "ok"
+
+
+def test_no_session_on_another_connection_without_cookie(cpe):
+    cpe.use_cookies = False
+    cpe.inform(inform_body("SN1"))
+    cpe.port += 1
+    response = cpe.post(b"")
+    assert response.status_code == 400
+    assert b"session starts with an Inform" in response.content
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "cwmpsid={sid}; Path=/cwmp/isp/; HttpOnly",
+        "other=1, cwmpsid={sid}",
+        '$Version=1; cwmpsid="{sid}"; $Path=/',
+        "cwmpsid={sid},other=2",
+    ],
+)
+def test_cookie_forms_seen_in_the_field(cpe, cookie):
+    first = cpe.inform(inform_body("SN1"))
+    sid = first.cookies["cwmpsid"].value
+    cpe.use_cookies = False
+    cpe.port += 1  # a new connection: only the cookie can find the session
+    response = cpe.post(b"", HTTP_COOKIE=cookie.format(sid=sid))
+    assert response.status_code == 204
+
+
+def test_stale_cookie_on_a_new_inform_starts_a_new_session(cpe):
+    cpe.session(inform_body("SN1"))
+    stale = cpe.client.cookies["cwmpsid"].value
+    first = cpe.inform(inform_body("SN1"))
+    assert first.status_code == 200
+    assert first.cookies["cwmpsid"].value != stale
+    assert cpe.post(b"").status_code == 204
+    assert SessionLog.objects.filter(outcome="ok").count() == 2
+
+
+def test_same_cwmp_id_on_every_inform(cpe):
+    for _ in range(2):
+        cpe.session(inform_body("SN1", id="1"))
+    assert SessionLog.objects.filter(outcome="ok").count() == 2
+
+
+def test_abandoned_session_does_not_lock_the_device(cpe):
+    cpe.inform(inform_body("SN1"))
+    # The CPE drops the session after the InformResponse, then comes back.
+    cpe.client.cookies.clear()
+    cpe.port += 1
+    cpe.session(inform_body("SN1", ("2 PERIODIC",)))
+    assert cpe.log[-2:] == [200, 204]
+    outcomes = sorted(SessionLog.objects.values_list("outcome", flat=True))
+    assert outcomes == ["abandoned", "ok"]
+
+
+def test_second_session_from_elsewhere_is_refused_while_first_is_active(tenant):
+    first = ScriptedCPE(Client(), "/cwmp/isp/")
+    first.inform(inform_body("SN1"))
+    clone = ScriptedCPE(Client(), "/cwmp/isp/", address="203.0.113.9")
+    response = clone.inform(inform_body("SN1"))
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    assert first.post(b"").status_code == 204
+    assert clone.session(inform_body("SN1"))[1].status_code == 204
+
+
+def test_overload_gets_503_with_retry_after(tenant, settings):
+    settings.CWMP_MAX_SESSIONS = 1
+    a = ScriptedCPE(Client(), "/cwmp/isp/")
+    a.inform(inform_body("SN1"))
+    b = ScriptedCPE(Client(), "/cwmp/isp/", address="203.0.113.2")
+    response = b.inform(inform_body("SN2"))
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    assert not Device.objects.filter(serial_number="SN2").exists()
+    a.post(b"")
+    assert b.inform(inform_body("SN2")).status_code == 200
+
+
+def test_gzip_request_body(cpe):
+    cpe.authorization = basic("cpe", "cpe-secret")
+    response = cpe.post(gzip.compress(inform_body("SN1")), HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 200
+    assert Device.objects.count() == 1
+
+
+def test_only_changed_inform_values_are_written(cpe):
+    cpe.session(inform_body("SN1"))
+    before = dict(Parameter.objects.values_list("path", "updated"))
+    ip = f"{IGD}.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress"
+    cpe.session(inform_body("SN1", params={ip: "192.0.2.99"}))
+    after = dict(Parameter.objects.values_list("path", "updated"))
+    changed = {p for p in after if after[p] != before[p]}
+    assert changed == {ip}
+    assert Parameter.objects.get(path=ip).value == "192.0.2.99"
+    assert Device.objects.get().ip_address == "192.0.2.99"
+
+
+@contextmanager
+def statements(limit: int):
+    """Count the SQL statements of a block, transaction control apart.
+
+    Tests run inside a transaction, so the service's atomic() shows up as
+    SAVEPOINT/RELEASE here where production sends BEGIN/COMMIT; the limit is
+    on the statements that do work.
+    """
+    with CaptureQueriesContext(connection) as ctx:
+        yield ctx
+    work = [q["sql"] for q in ctx.captured_queries if not _CONTROL.match(q["sql"])]
+    assert len(work) <= limit, f"{len(work)} statements > {limit}:\n" + "\n".join(work)
+
+
+_CONTROL = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT|BEGIN|COMMIT)", re.I)
+
+
+@pytest.mark.parametrize("extra", [0, 300])
+def test_periodic_session_query_count_does_not_grow_with_parameters(cpe, settings, extra):
+    settings.CWMP_TENANT_CACHE_SECONDS = 30  # as deployed: the tenant is cached
+    params = {f"{IGD}.X_Extra.{i}": str(i) for i in range(extra)}
+    cpe.session(inform_body("SN1", params=params))
+    # A periodic session of a known device whose values did not change:
+    # SELECT device, UPDATE device, INSERT session log, UPDATE session log.
+    with statements(4):
+        cpe.session(inform_body("SN1", params=params))
+    # ...and one whose values did change: two more, whatever their number.
+    params = {k: v + "x" for k, v in params.items()}
+    with statements(6):
+        cpe.session(inform_body("SN1", ("4 VALUE CHANGE",), params=params))
+
+
+def test_transfer_complete_is_recorded(cpe):
+    cpe.inform(inform_body("SN1", ("7 TRANSFER COMPLETE", "M Download")))
+    tc = m.TransferComplete(
+        command_key="fw-1", fault_struct=m.FaultStruct(fault_code=9010, fault_string="Download failed")
+    )
+    response = cpe.post(codec.serialize(m.Envelope(body=tc, cwmp_ns=m.CWMP_NS_1_0, id="5")))
+    envelope = codec.parse(response.content)
+    assert isinstance(envelope.body, m.TransferCompleteResponse) and envelope.id == "5"
+    assert cpe.post(b"").status_code == 204
+    record = CpeRequest.objects.get()
+    assert (record.method, record.command_key, record.fault_code) == ("TransferComplete", "fw-1", 9010)
+    assert SessionLog.objects.get().rpcs == [
+        "Inform", "InformResponse", "TransferComplete", "TransferCompleteResponse"
+    ]
+
+
+def test_response_that_answers_nothing_is_refused_without_changes(cpe):
+    cpe.inform(inform_body("SN1"))
+    answer = m.Envelope(body=m.GetParameterValuesResponse(), cwmp_ns=m.CWMP_NS_1_0, id="x")
+    response = cpe.post(codec.serialize(answer))
+    assert response.status_code == 400
+    assert b"answers no request" in response.content
+    assert SessionLog.objects.get().outcome == "error"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"<not xml", 400),
+        (b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>", 400),
+        (b"\xff\xfe<Envelope/>", 400),
+        (b"<a>" * 5000 + b"</a>" * 5000, 400),
+        (b"<html><body>hello</body></html>", 400),
+    ],
+    ids=["malformed", "xxe", "bad-utf8", "deep", "not-soap"],
+)
+def test_bad_bodies_get_a_4xx_and_change_nothing(cpe, body, status):
+    cpe.authorization = basic("cpe", "cpe-secret")
+    response = cpe.post(body)
+    assert response.status_code == status
+    assert Device.objects.count() == 0
+
+
+def test_oversize_body_is_413(cpe, settings):
+    settings.CWMP_MAX_BODY_BYTES = 10_000
+    cpe.authorization = basic("cpe", "cpe-secret")
+    assert cpe.post(b" " * 20_000).status_code == 413
+
+
+def test_gzip_bomb_is_413(cpe, settings):
+    settings.CWMP_MAX_BODY_BYTES = 100_000
+    cpe.authorization = basic("cpe", "cpe-secret")
+    bomb = gzip.compress(b"<" + b"a" * 10_000_000)
+    assert cpe.post(bomb, HTTP_CONTENT_ENCODING="gzip").status_code == 413
+
+
+def test_nonce_reused_within_session_accepted_but_not_elsewhere(cpe):
+    cpe.auth = "digest"
+    cpe.inform(inform_body("SN1"))
+    reused = cpe.authorization  # the same nonce and nc=00000001 again
+    assert cpe.post(b"").status_code == 204
+    # Replayed on another connection as a new Inform: refused.
+    replay = ScriptedCPE(Client(), "/cwmp/isp/", port=50000, auth="none", authorization=reused)
+    assert replay.post(inform_body("SN1")).status_code == 401
+
+
+def test_trusted_proxy_forwarded_peer(tenant, settings):
+    settings.CWMP_TRUSTED_PROXIES = ["127.0.0.1/32"]
+    cpe = ScriptedCPE(Client(), "/cwmp/isp/", address="127.0.0.1", use_cookies=False)
+    fwd = {"HTTP_X_FORWARDED_FOR": "198.51.100.50", "HTTP_X_CLIENT_PORT": "5555"}
+    cpe.authorization = basic("cpe", "cpe-secret")
+    assert cpe.post(inform_body("SN1"), **fwd).status_code == 200
+    # Same proxy connection port but another forwarded client port: no session.
+    assert cpe.post(b"", HTTP_X_FORWARDED_FOR="198.51.100.50", HTTP_X_CLIENT_PORT="6666").status_code == 400
+    assert cpe.post(b"", **fwd).status_code == 204
+    assert SessionLog.objects.get().remote_address == "198.51.100.50"
+
+
+def test_forwarded_headers_ignored_from_untrusted_peers(cpe):
+    cpe.authorization = basic("cpe", "cpe-secret")
+    cpe.post(inform_body("SN1"), HTTP_X_FORWARDED_FOR="10.9.9.9")
+    assert Device.objects.get().sessions.get().remote_address == "198.51.100.7"
