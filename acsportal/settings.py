@@ -134,6 +134,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Publish each CWMP session step on the channel layer for live views.
+ACS_LIVE_EVENTS = env.bool("ACS_LIVE_EVENTS", default=True)
+
 # --- Jobs (django-tasks; the database queue is the embedded default) ---------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

@@ -58,6 +58,7 @@ _XSD_LIKE_NS = frozenset(
     }
 )
 _UNKNOWN_TIME = "0001-01-01T00:00:00Z"
+_CWMP_NS_STEM = "urn:dslforum-org:cwmp-"
 
 
 class CodecError(Exception):
@@ -629,7 +630,12 @@ def _decode_envelope(root: Any) -> Envelope:
         else:
             rpc_ns = _namespace(rpc.tag)
             cls = MESSAGE_TYPES.get(name)
-            envelope.body = UnknownMessage(name, rpc_ns) if cls is None else _decode(rpc, cls)
+            if cls is not None:
+                envelope.body = _decode(rpc, cls)
+            else:
+                envelope.body = UnknownMessage(name, rpc_ns)
+                if not rpc_ns.startswith(_CWMP_NS_STEM):
+                    rpc_ns = ""  # a vendor namespace says nothing about CWMP's
     envelope.cwmp_ns = rpc_ns or header_ns or CWMP_NS_1_0
     return envelope
 

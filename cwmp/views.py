@@ -26,6 +26,7 @@ from cwmp.store import SessionStore, get_store
 from cwmp.transport import COOKIE_NAME, BodyError, peer, read_body, session_cookie, tenant_for_slug
 from devices import selectors as device_selectors
 from devices import services as device_services
+from devices.events import publish_session_event
 from devices.identity import make_device_id
 from tenants.models import Tenant
 
@@ -185,6 +186,15 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         "cwmp %s: %s session %s started (%s) from %s",
         tenant.slug, device_id, sid, ", ".join(state.events), address,
     )
+    publish_session_event(
+        tenant_id=tenant.pk,
+        device_pk=state.device_pk,
+        session_id=sid,
+        kind="started",
+        device_id=device_id,
+        events=state.events,
+        remote=address,
+    )
     response = _xml(reply.envelope)  # type: ignore[arg-type]
     response.set_cookie(COOKIE_NAME, sid, path=request.path, httponly=True)
     return response
@@ -258,6 +268,13 @@ def _continue_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope
             "cwmp %s: %s session %s done: %s", tenant.slug, state.device_id, state.sid, " ".join(state.rpcs)
         )
         return HttpResponse(status=204)
+    publish_session_event(
+        tenant_id=tenant.pk,
+        device_pk=state.device_pk,
+        session_id=state.sid,
+        kind="message",
+        rpcs=state.rpcs[-2:],
+    )
     store.save(state.sid, state.to_dict(), state.timeout)
     if state.conn != conn:
         store.bind_connection(conn, state.sid, state.timeout)
@@ -279,4 +296,13 @@ def _finish(store: SessionStore, tenant: Tenant, state: engine.SessionState) -> 
     store.delete(state.sid)
     store.leave(state.sid)
     store.unlock_device(f"{tenant.pk}|{state.device_id}", state.sid)
+    publish_session_event(
+        tenant_id=tenant.pk,
+        device_pk=state.device_pk,
+        session_id=state.sid,
+        kind="ended",
+        outcome=state.outcome,
+        rpcs=state.rpcs,
+        detail=state.detail,
+    )
     store.unbind_connection(state.conn, state.sid)

@@ -1,0 +1,116 @@
+"""End-to-end fixtures: the real server (daphne) as a subprocess on loopback.
+
+The server runs the project's ASGI application exactly as ``make run`` does,
+on the test database that pytest-django created (a file for SQLite, the
+``test_…`` database on PostgreSQL), and on Redis when ``REDIS_URL`` is set.
+Tests write fixtures through the ORM with ``transactional_db`` (committed,
+so the server sees them) and read what the server stored the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if "sqlite" in db["ENGINE"]:
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def cwmp_url(self, tenant_slug: str) -> str:
+        return f"{self.base}/cwmp/{tenant_slug}/"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(tmp: Path, **env_overrides: str) -> Server:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=_database_url(),
+        SECRET_KEY=settings.SECRET_KEY,
+        CWMP_TENANT_CACHE_SECONDS="0",
+        ACS_LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    else:
+        env.pop("REDIS_URL", None)
+    env.update(env_overrides)
+    log_path = tmp / f"server-{port}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "acsportal.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited:\n" + log_path.read_text())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("server did not start:\n" + log_path.read_text())
+    return Server(f"http://127.0.0.1:{port}", process, log_path)
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def acs_server(django_db_setup, tmp_path_factory) -> Iterator[Server]:
+    server = start_server(tmp_path_factory.mktemp("acs"))
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def e2e_tenant(transactional_db, acs_server):
+    """A tenant with Digest+Basic credentials, committed so the server sees it."""
+    from tests.factories import TenantFactory
+
+    return TenantFactory(slug="e2e")
