@@ -13,6 +13,8 @@ def _fresh_cwmp_state(settings):
     from cwmp import transport
 
     settings.CWMP_TENANT_CACHE_SECONDS = 0
+    # Password hashing is deliberately slow; tests only need it to work.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     store_module.reset_store()
     if settings.REDIS_URL:
         import redis

@@ -83,6 +83,8 @@ def _check(ns: str, envelope: m.Envelope) -> etree._Element:
     env_schema, rpc_schema = _schemas(ns)
     assert env_schema.validate(root), env_schema.error_log
     body = root.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
+    if len(body) == 0:
+        return root
     rpc = body[0]
     if rpc.tag == "{http://schemas.xmlsoap.org/soap/envelope/}Fault":
         rpc = rpc.find("detail")[0]
@@ -96,10 +98,14 @@ UUID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 TEXT = "Ünïcødé <&>\"' ✓"
 PARAMS = [
     m.ParameterValueStruct("Device.DeviceInfo.SoftwareVersion", TEXT, "xsd:string"),
-    m.ParameterValueStruct("Device.ManagementServer.PeriodicInformInterval", "86400", "xsd:unsignedInt"),
+    m.ParameterValueStruct(
+        "Device.ManagementServer.PeriodicInformInterval", "86400", "xsd:unsignedInt"
+    ),
     m.ParameterValueStruct("Device.WiFi.SSID.1.Enable", "true", "xsd:boolean"),
     m.ParameterValueStruct("Device.DeviceInfo.UpTime", "-5", "xsd:int"),
-    m.ParameterValueStruct("Device.Time.CurrentLocalTime", "2024-03-05T07:22:01+01:00", "xsd:dateTime"),
+    m.ParameterValueStruct(
+        "Device.Time.CurrentLocalTime", "2024-03-05T07:22:01+01:00", "xsd:dateTime"
+    ),
     m.ParameterValueStruct("Device.X_VENDOR.Blob", "QUJD", "xsd:base64Binary"),
     m.ParameterValueStruct("Device.X_VENDOR.Untyped", "x", None),
 ]
@@ -131,18 +137,26 @@ XSD_SAMPLES: dict[str, m.Message] = {
     "GetParameterValuesResponse": m.GetParameterValuesResponse(parameter_list=PARAMS),
     "GetParameterNames": m.GetParameterNames("Device.WiFi.", True),
     "GetParameterNamesResponse": m.GetParameterNamesResponse(
-        parameter_list=[m.ParameterInfoStruct("Device.WiFi.", False), m.ParameterInfoStruct("A.B", True)]
+        parameter_list=[
+            m.ParameterInfoStruct("Device.WiFi.", False),
+            m.ParameterInfoStruct("A.B", True),
+        ]
     ),
     "SetParameterAttributes": m.SetParameterAttributes(
         parameter_list=[
-            m.SetParameterAttributesStruct("Device.WiFi.SSID.1.SSID", True, 2, True, ["Subscriber"]),
+            m.SetParameterAttributesStruct(
+                "Device.WiFi.SSID.1.SSID", True, 2, True, ["Subscriber"]
+            ),
             m.SetParameterAttributesStruct("Device.Hosts.", False, 0, False, []),
         ]
     ),
     "SetParameterAttributesResponse": m.SetParameterAttributesResponse(),
     "GetParameterAttributes": m.GetParameterAttributes(parameter_names=["Device.WiFi."]),
     "GetParameterAttributesResponse": m.GetParameterAttributesResponse(
-        parameter_list=[m.ParameterAttributeStruct("A.B", 1, ["Subscriber"]), m.ParameterAttributeStruct("A.C", 0, [])]
+        parameter_list=[
+            m.ParameterAttributeStruct("A.B", 1, ["Subscriber"]),
+            m.ParameterAttributeStruct("A.C", 0, []),
+        ]
     ),
     "AddObject": m.AddObject("Device.NAT.PortMapping.", "k"),
     "AddObjectResponse": m.AddObjectResponse(instance_number=3, status=0),
@@ -184,7 +198,9 @@ XSD_SAMPLES: dict[str, m.Message] = {
     "FactoryResetResponse": m.FactoryResetResponse(),
     "GetAllQueuedTransfers": m.GetAllQueuedTransfers(),
     "GetAllQueuedTransfersResponse": m.GetAllQueuedTransfersResponse(
-        transfer_list=[m.AllQueuedTransferStruct("fw", 2, True, "1 Firmware Upgrade Image", 1024, "fw.bin")]
+        transfer_list=[
+            m.AllQueuedTransferStruct("fw", 2, True, "1 Firmware Upgrade Image", 1024, "fw.bin")
+        ]
     ),
     "ScheduleDownload": m.ScheduleDownload(
         command_key="sd",
@@ -218,8 +234,14 @@ XSD_SAMPLES: dict[str, m.Message] = {
     ),
     "ChangeDUStateResponse": m.ChangeDUStateResponse(),
     "Inform": m.Inform(
-        device_id=m.DeviceIdStruct("Huawei Technologies Co., Ltd", "00E0FC", "EG8145V5", "4857544312AB34CD"),
-        event=[m.EventStruct("0 BOOTSTRAP", ""), m.EventStruct("1 BOOT", ""), m.EventStruct("M Reboot", "r1")],
+        device_id=m.DeviceIdStruct(
+            "Huawei Technologies Co., Ltd", "00E0FC", "EG8145V5", "4857544312AB34CD"
+        ),
+        event=[
+            m.EventStruct("0 BOOTSTRAP", ""),
+            m.EventStruct("1 BOOT", ""),
+            m.EventStruct("M Reboot", "r1"),
+        ],
         max_envelopes=1,
         current_time=T1,
         retry_count=0,
@@ -227,7 +249,10 @@ XSD_SAMPLES: dict[str, m.Message] = {
     ),
     "InformResponse": m.InformResponse(max_envelopes=1),
     "TransferComplete": m.TransferComplete(
-        command_key="fw", fault_struct=m.FaultStruct(9010, "Download failure"), start_time=T0, complete_time=T1
+        command_key="fw",
+        fault_struct=m.FaultStruct(9010, "Download failure"),
+        start_time=T0,
+        complete_time=T1,
     ),
     "TransferCompleteResponse": m.TransferCompleteResponse(),
     "AutonomousTransferComplete": m.AutonomousTransferComplete(
@@ -245,7 +270,9 @@ XSD_SAMPLES: dict[str, m.Message] = {
     "DUStateChangeComplete": m.DUStateChangeComplete(
         results=[
             m.OpResultStruct(**_result()),
-            m.OpResultStruct(**_result(current_state="Failed", resolved=False, fault=m.FaultStruct(9022, "bad"))),
+            m.OpResultStruct(
+                **_result(current_state="Failed", resolved=False, fault=m.FaultStruct(9022, "bad"))
+            ),
         ],
         command_key="du",
     ),
@@ -262,12 +289,21 @@ XSD_SAMPLES: dict[str, m.Message] = {
     "KickedResponse": m.KickedResponse(next_url="https://portal.example.net/"),
 }
 
-CASES = [(ns, name) for ns in SCHEMA_FOR_NS for name in sorted(m.MESSAGE_TYPES) if name in _declared(ns)]
+CASES = [
+    (ns, name) for ns in SCHEMA_FOR_NS for name in sorted(m.MESSAGE_TYPES) if name in _declared(ns)
+]
 
 
 def test_codec_covers_exactly_the_rpcs_of_the_newest_schema() -> None:
     assert set(XSD_SAMPLES) == set(m.MESSAGE_TYPES)
-    headers_and_fault = {"ID", "HoldRequests", "SessionTimeout", "SupportedCWMPVersions", "UseCWMPVersion", "Fault"}
+    headers_and_fault = {
+        "ID",
+        "HoldRequests",
+        "SessionTimeout",
+        "SupportedCWMPVersions",
+        "UseCWMPVersion",
+        "Fault",
+    }
     assert _declared(m.CWMP_NS_1_2) - headers_and_fault == set(m.MESSAGE_TYPES)
     # messages introduced later are checked only against the schemas defining them
     assert "ChangeDUState" not in _declared(m.CWMP_NS_1_1)
@@ -343,6 +379,8 @@ def test_schema_rejects_wrong_values_and_unknown_rpcs() -> None:
     assert not env_schema.validate(root)
     # a header ID without mustUnderstand
     root = _serialized("InformResponse", m.CWMP_NS_1_0)
-    del root.find("{*}Header")[0].attrib["{http://schemas.xmlsoap.org/soap/envelope/}mustUnderstand"]
+    del root.find("{*}Header")[0].attrib[
+        "{http://schemas.xmlsoap.org/soap/envelope/}mustUnderstand"
+    ]
     assert not env_schema.validate(root)
     assert rpc_schema.validate(_serialized("InformResponse", m.CWMP_NS_1_0).find("{*}Body")[0])

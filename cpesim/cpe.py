@@ -1,0 +1,1056 @@
+"""A simulated CWMP CPE: sessions, events, periodic informs, transfers and connection requests.
+
+The device keeps almost nothing of its own (a tree overlay, a few counters),
+so thousands fit in one process; everything shared (the parsed dump, options,
+quirks) is referenced, not copied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gzip
+import logging
+import os
+import random
+import ssl
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from . import rpc, transfer
+from .digest import ClientAuth
+from .httpclient import CookieJar, HttpConnection, HttpError, HttpResponse, Url
+from .model import UNKNOWN_TIME, DeviceModel, DeviceTree, validate_value
+from .quirks import Quirks, normalize_ns
+from .soap import CWMP_1_0, SoapError, array, envelope, esc, parse
+
+if TYPE_CHECKING:
+    from .crserver import ConnectionRequestServer
+
+log = logging.getLogger("cpesim")
+
+SINGLE_EVENTS_ORDER = ("0 BOOTSTRAP", "1 BOOT", "2 PERIODIC", "3 SCHEDULED", "4 VALUE CHANGE")
+
+
+@dataclass(slots=True)
+class CPEOptions:
+    """Settings shared by many devices (one object for a whole fleet)."""
+
+    #: cwmp namespace of the device's own requests (Inform, TransferComplete).
+    cwmp_ns: str = CWMP_1_0
+    #: ACS RPCs answered with fault 9000, e.g. {"Reboot", "FactoryReset"}.
+    unsupported: frozenset[str] = frozenset()
+    #: Per-request HTTP timeout (seconds).
+    timeout: float = 30.0
+    #: Override of ManagementServer.PeriodicInformInterval (0: back-to-back sessions, for load tests).
+    periodic_interval: float | None = None
+    #: Random delay added to each periodic inform, uniform in [0, jitter].
+    jitter: float = 0.0
+    #: TR-069 3.2.1.1 session retry: CWMPRetryMinimumWaitInterval and multiplier.
+    retry_min_wait: float = 5.0
+    retry_multiplier: float = 2.0
+    retry_max_wait: float = 3600.0
+    #: Simulated boot time after Reboot / FactoryReset / firmware upgrade.
+    reboot_delay: float = 0.0
+    #: First start is a factory-fresh one: `0 BOOTSTRAP` + `1 BOOT`.
+    bootstrap: bool = False
+    #: SoftwareVersion after a firmware Download (default: derived from the file).
+    firmware_version: str | None = None
+    #: Allow Download/Upload to non-loopback hosts.
+    allow_remote_transfers: bool = False
+    #: Start a session by itself after Reboot, Download, ScheduleInform, connection requests…
+    auto_sessions: bool = True
+    #: Completed SessionResults kept per device (for tests; 0 keeps only the last one).
+    history: int = 0
+    #: Shared by a fleet to cap concurrent sessions.
+    session_semaphore: asyncio.Semaphore | None = None
+    #: Shared connection-request listener; None: `start_cr_listener()` makes one per device.
+    cr_server: ConnectionRequestServer | None = None
+    cr_host: str = "127.0.0.1"
+    cr_port: int = 0
+    #: TLS towards the ACS (created once and shared: never per session).
+    ssl_context: ssl.SSLContext | None = None
+    #: `cwmp:SupportedCWMPVersions` header value for the Inform (CWMP 1.4), e.g. "1.0,1.1,1.2,1.3,1.4".
+    supported_versions: str | None = None
+    user_agent: str | None = None
+    #: Log every session's transcript at INFO.
+    verbose: bool = False
+    #: Called with (cpe, result) after every session (fleet statistics).
+    on_session: Callable[[SimulatedCPE, SessionResult], None] | None = None
+
+    def with_overrides(self, **overrides: Any) -> CPEOptions:
+        if not overrides:
+            return self
+        if "unsupported" in overrides:
+            overrides["unsupported"] = _method_set(overrides["unsupported"])
+        if "cwmp_ns" in overrides:
+            overrides["cwmp_ns"] = normalize_ns(overrides["cwmp_ns"])
+        return dataclasses.replace(self, **overrides)
+
+
+def _method_set(value: str | Iterable[str] | None) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        value = value.split(",")
+    return frozenset(v.strip() for v in value if v.strip())
+
+
+DEFAULT_OPTIONS = CPEOptions()
+
+
+@dataclass(slots=True)
+class SessionResult:
+    """What happened in one CWMP session, for assertions and debugging."""
+
+    serial: str
+    events: list[str] = field(default_factory=list)
+    ok: bool = False
+    #: HTTP status of every request the device sent, in order.
+    statuses: list[int] = field(default_factory=list)
+    #: Method names of the ACS requests received.
+    rpcs: list[str] = field(default_factory=list)
+    #: (method, fault code) of every fault the device answered with.
+    faults_sent: list[tuple[str, int]] = field(default_factory=list)
+    error: str | None = None
+    #: Cookies the ACS set during the session.
+    cookies: dict[str, str] = field(default_factory=dict)
+    duration: float = 0.0
+    #: (direction, what, HTTP status): "->" requests sent with the status they got, "<-" what came back.
+    transcript: list[tuple[str, str, int | str]] = field(default_factory=list)
+    #: Seconds from a 503's Retry-After, if any.
+    retry_after: float | None = None
+    #: Number of TCP connections the session opened.
+    connections: int = 0
+    started_at: float = 0.0
+
+    def __str__(self) -> str:
+        state = "ok" if self.ok else f"FAILED ({self.error})"
+        return f"{self.serial} [{', '.join(self.events)}] {state} rpcs={','.join(self.rpcs) or '-'} {self.duration * 1000:.0f}ms"
+
+
+class SessionError(Exception):
+    """The session could not go on (bad status, fault, unexpected message)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class CpeRequest:
+    """A request the CPE sends after the InformResponse (TransferComplete, DUStateChangeComplete)."""
+
+    method: str
+    body: str
+    events: tuple[tuple[str, str], ...]
+
+
+class _Session:
+    """Per-session state, created per session and dropped after it."""
+
+    __slots__ = ("conn", "auth", "jar", "result", "url", "follow_ups", "inform_id")
+
+    def __init__(self, conn: HttpConnection, auth: ClientAuth, jar: CookieJar, result: SessionResult, url: Url):
+        self.conn = conn
+        self.auth = auth
+        self.jar = jar
+        self.result = result
+        self.url = url
+        self.follow_ups: list[tuple] = []
+        self.inform_id = ""
+
+
+def _fmt_serial(template: str, serial: str) -> str:
+    return template.replace("{serial}", serial) if "{serial}" in template else template
+
+
+class SimulatedCPE:
+    """One simulated device.
+
+    Drive it explicitly (`await cpe.run_session(["1 BOOT"])`) or let it live
+    (`await cpe.start()`: boot, periodic informs, connection requests and the
+    sessions a Reboot or Download leads to).
+    """
+
+    __slots__ = (
+        "model",
+        "tree",
+        "serial",
+        "quirks",
+        "options",
+        "sessions_ok",
+        "sessions_failed",
+        "rpcs_answered",
+        "retry_count",
+        "last_result",
+        "_events",
+        "_requests",
+        "_transfers",
+        "_changed",
+        "_jar",
+        "_seq",
+        "_booted",
+        "_lock",
+        "_wake",
+        "_driver",
+        "_tasks",
+        "_timers",
+        "_waiters",
+        "_history",
+        "_periodic_dirty",
+        "_own_cr",
+        "_acs",
+    )
+
+    def __init__(
+        self,
+        model: DeviceModel | str,
+        *,
+        acs_url: str,
+        serial: str | None = None,
+        username: str = "",
+        password: str = "",
+        quirks: Quirks | str | Iterable[str] | Mapping[str, object] | None = None,
+        cr_username: str | None = None,
+        cr_password: str | None = None,
+        options: CPEOptions | None = None,
+        **option_overrides: Any,
+    ) -> None:
+        if isinstance(model, str):
+            model = DeviceModel.from_dump(model)
+        self.model = model
+        self.serial = serial or model.serial
+        self.quirks = Quirks.parse(quirks)
+        self.options = (options or DEFAULT_OPTIONS).with_overrides(**option_overrides)
+        opts = self.options
+        root = model.root + "."
+        ms = root + "ManagementServer."
+        base: dict[str, str] = {
+            ms + "URL": acs_url,
+            ms + "Username": _fmt_serial(username, self.serial),
+            ms + "Password": _fmt_serial(password, self.serial),
+            ms + "ConnectionRequestURL": (
+                f"http://{opts.cr_host}:{opts.cr_port or 7547}/cr/{self.serial}"
+                if opts.cr_server is None or not opts.cr_server.started
+                else opts.cr_server.url_for(self.serial)
+            ),
+        }
+        if self.serial != model.serial:
+            base[root + "DeviceInfo.SerialNumber"] = self.serial
+        if cr_username is not None:
+            base[ms + "ConnectionRequestUsername"] = _fmt_serial(cr_username, self.serial)
+        if cr_password is not None:
+            base[ms + "ConnectionRequestPassword"] = _fmt_serial(cr_password, self.serial)
+        if opts.periodic_interval is not None:
+            base[ms + "PeriodicInformInterval"] = str(int(opts.periodic_interval))
+        self.tree = DeviceTree(model, {k: v for k, v in base.items() if k in model.nodes})
+        self.sessions_ok = 0
+        self.sessions_failed = 0
+        self.rpcs_answered = 0
+        self.retry_count = 0
+        self.last_result: SessionResult | None = None
+        self._events: list[tuple[str, str]] | None = None
+        self._requests: list[CpeRequest] | None = None
+        self._transfers: list[rpc.Transfer] | None = None
+        self._changed: set[str] | None = None
+        self._jar: CookieJar | None = None
+        self._seq = 0
+        self._booted = False
+        self._lock: asyncio.Lock | None = None
+        self._wake: asyncio.Event | None = None
+        self._driver: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] | None = None
+        self._timers: set[asyncio.TimerHandle] | None = None
+        self._waiters: list[tuple[int, asyncio.Future]] | None = None
+        self._history: deque[SessionResult] | None = None
+        self._periodic_dirty = False
+        self._own_cr: ConnectionRequestServer | None = None
+        self._acs: tuple[str, Url] | None = None
+
+    def __repr__(self) -> str:
+        return f"<SimulatedCPE {self.model.name} {self.serial}>"
+
+    # -- parameters ------------------------------------------------------------
+
+    def get(self, path: str) -> str:
+        """Current value of a parameter (KeyError if the device has no such parameter)."""
+        return self.tree.get(path)
+
+    def set(self, path: str, value: str, *, notify: bool = True) -> None:
+        """Change a value from the device side (as its web UI or the network would).
+
+        With notification 1 or 2 on the parameter this is a VALUE CHANGE the
+        next Inform reports; with 2 (active) it starts a session at once.
+        """
+        old = self.tree.get(path)
+        value = validate_value(self.tree.type_of(path), value)
+        self.tree.set(path, value)
+        if notify and old != value:
+            level = self.tree.attributes(path)[0]
+            if level:
+                if self._changed is None:
+                    self._changed = set()
+                self._changed.add(path)
+                self.add_event("4 VALUE CHANGE")
+                if level == 2:
+                    self._trigger()
+
+    def set_parameter_key(self, key: str) -> None:
+        """The CPE sets ManagementServer.ParameterKey after a successful change (TR-069 A.3.2.1)."""
+        path = self.tree.root + "ManagementServer.ParameterKey"
+        if self.tree.exists(path):
+            self.tree.set(path, key)
+
+    def parameter_written(self, path: str) -> None:
+        """Hook after the ACS set a parameter: some change the device's own behaviour."""
+        if path.endswith(("ManagementServer.PeriodicInformInterval", "ManagementServer.PeriodicInformEnable")):
+            self._periodic_dirty = True
+            if self._wake is not None:
+                self._wake.set()
+
+    def connection_request_credentials(self) -> tuple[str, str]:
+        ms = self.tree.root + "ManagementServer."
+        return self.tree.get_or(ms + "ConnectionRequestUsername"), self.tree.get_or(ms + "ConnectionRequestPassword")
+
+    @property
+    def connection_request_url(self) -> str:
+        return self.tree.get_or(self.tree.root + "ManagementServer.ConnectionRequestURL")
+
+    @property
+    def transfers(self) -> list[rpc.Transfer]:
+        if self._transfers is None:
+            self._transfers = []
+        return self._transfers
+
+    @property
+    def pending_events(self) -> list[tuple[str, str]]:
+        """Events waiting for the next Inform, as (code, command key)."""
+        return list(self._events or ())
+
+    @property
+    def sessions_completed(self) -> int:
+        return self.sessions_ok + self.sessions_failed
+
+    def footprint(self) -> int:
+        """Bytes this device holds beyond what it shares with others (structural estimate)."""
+        size = sys.getsizeof(self) + self.tree.footprint()
+        for attr in ("_events", "_requests", "_transfers", "_changed"):
+            value = getattr(self, attr)
+            if value is not None:
+                size += sys.getsizeof(value)
+        size += sys.getsizeof(self.serial)
+        return size
+
+    # -- events ------------------------------------------------------------------
+
+    def add_event(self, code: str, command_key: str = "") -> None:
+        """Queue an event for the next Inform; single events (`1 BOOT`) are not duplicated."""
+        if self._events is None:
+            self._events = []
+        if code[:2] in ("M ", "X "):
+            if (code, command_key) not in self._events:
+                self._events.append((code, command_key))
+        elif all(c != code for c, _ in self._events):
+            self._events.append((code, command_key))
+
+    def boot_events(self) -> list[str]:
+        """The events of this device's start-up Inform, per the bootstrap option and quirks."""
+        if "first-boot-periodic" in self.quirks and not self._booted:
+            return ["2 PERIODIC"]
+        if "first-boot-boot" in self.quirks:
+            return ["1 BOOT"]
+        if self.options.bootstrap and not self._booted:
+            return ["0 BOOTSTRAP", "1 BOOT"]
+        return ["1 BOOT"]
+
+    def _inform_events(self) -> list[tuple[str, str]]:
+        events = list(self._events or ())
+        for req in self._requests or ():
+            for ev in req.events:
+                if ev not in events and (ev[0][:2] in ("M ", "X ") or all(c != ev[0] for c, _ in events)):
+                    events.append(ev)
+        if not events:
+            events = [(c, "") for c in (self.boot_events() if not self._booted else ["2 PERIODIC"])]
+        order = {code: i for i, code in enumerate(SINGLE_EVENTS_ORDER)}
+        events.sort(key=lambda e: (order.get(e[0], 50 if e[0][:1].isdigit() else 90)))
+        return events
+
+    def _events_delivered(self, sent: list[tuple[str, str]]) -> None:
+        if self._events:
+            self._events = [e for e in self._events if e not in sent] or None
+        if self._changed is not None and any(c == "4 VALUE CHANGE" for c, _ in sent):
+            self._changed = None
+
+    # -- Inform ------------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"{self.serial}-{self._seq}"
+
+    def _own_ns(self) -> str:
+        return self.quirks.ns or self.options.cwmp_ns
+
+    def _inform_parameters(self) -> list[str]:
+        tree = self.tree
+        names = [p for p in self.model.inform_paths if tree.exists(p)]
+        # TR-181 ManagementServer.InformParameter.{i}: extra parameters the ACS asked for.
+        table = tree.root + "ManagementServer.InformParameter."
+        if tree.exists(table):
+            for inst in tree.children(table):
+                if tree.get_or(inst + "Enable", "false").lower() in ("1", "true"):
+                    name = tree.get_or(inst + "ParameterName")
+                    if name and tree.exists(name) and not name.endswith(".") and name not in names:
+                        names.append(name)
+        for name in sorted(self._changed or ()):
+            if name not in names and tree.exists(name):
+                names.append(name)
+        return names
+
+    def _current_time(self) -> str:
+        q = self.quirks
+        now = datetime.now(UTC)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S")
+        if "time-micro" in q:
+            stamp += now.strftime(".%f")
+        if "time-naive" not in q:
+            stamp += "Z"
+        return stamp
+
+    def _event_code(self, code: str) -> str:
+        if "event-case" in self.quirks and code[:1].isdigit():
+            number, _, words = code.partition(" ")
+            return f"{number} {words.title()}"
+        return code
+
+    def build_inform(self, events: list[tuple[str, str]], retry_count: int | None = None) -> tuple[bytes, str | None]:
+        """The Inform envelope for these events; returns (bytes, cwmp:ID)."""
+        q = self.quirks
+        tree = self.tree
+        info = tree.root + "DeviceInfo."
+        bad = "bad-arraytype" in q
+        device_id = (
+            f"<DeviceId><Manufacturer>{esc(tree.get_or(info + 'Manufacturer'))}</Manufacturer>"
+            f"<OUI>{esc(tree.get_or(info + 'ManufacturerOUI'))}</OUI>"
+            f"<ProductClass>{esc(tree.get_or(info + 'ProductClass'))}</ProductClass>"
+            f"<SerialNumber>{esc(tree.get_or(info + 'SerialNumber'))}</SerialNumber></DeviceId>"
+        )
+        codes = list(events)
+        if "vendor-event" in q:
+            codes.append((f"X {tree.get_or(info + 'ManufacturerOUI') or '000000'} VENDOR EVENT", ""))
+        event_items = [
+            f"<EventStruct><EventCode>{esc(self._event_code(c))}</EventCode><CommandKey>{esc(k)}</CommandKey></EventStruct>"
+            for c, k in codes
+        ]
+        params = [rpc.pvs(n, tree.get(n), tree.type_of(n), q) for n in self._inform_parameters()]
+        retries = self.retry_count if retry_count is None else retry_count
+        body = (
+            f"<cwmp:Inform>{device_id}{array('Event', 'cwmp:EventStruct', event_items, bad_count=bad)}"
+            f"<MaxEnvelopes>1</MaxEnvelopes><CurrentTime>{self._current_time()}</CurrentTime>"
+            f"<RetryCount>{retries}</RetryCount>"
+            f"{array('ParameterList', 'cwmp:ParameterValueStruct', params, bad_count=bad)}</cwmp:Inform>"
+        )
+        msg_id: str | None = "1" if "same-id" in q else self._next_id()
+        extra = ""
+        if self.options.supported_versions:
+            extra = f"<cwmp:SupportedCWMPVersions>{esc(self.options.supported_versions)}</cwmp:SupportedCWMPVersions>"
+        if "no-header" in q:
+            msg_id, extra = None, ""
+        data = envelope(
+            body, cwmp_ns=self._own_ns(), msg_id=msg_id, prefix=q.prefix, header_extra=extra, pretty="pretty" in q
+        )
+        return data, msg_id
+
+    # -- HTTP ----------------------------------------------------------------------
+
+    def _acs_url(self) -> Url:
+        url = self.tree.get_or(self.tree.root + "ManagementServer.URL")
+        cached = self._acs
+        if cached is None or cached[0] != url:
+            cached = (url, Url.parse(url))
+            self._acs = cached
+        return cached[1]
+
+    def _headers(self, s: _Session, body: bytes, soap_method: str | None) -> tuple[list[tuple[str, str]], bytes]:
+        q = self.quirks
+        headers: list[tuple[str, str]] = [
+            ("User-Agent", self.options.user_agent or f"cpesim ({self.model.name})"),
+        ]
+        ct = q.content_type
+        if ct is None:
+            if body:
+                headers.append(("Content-Type", 'text/xml; charset="utf-8"'))
+        elif ct == "empty":
+            headers.append(("Content-Type", ""))
+        elif ct != "none":
+            headers.append(("Content-Type", ct))
+        if soap_method is not None:
+            mode = q.soapaction
+            if mode is None:
+                headers.append(("SOAPAction", f'"{self._own_ns()}#{soap_method}"'))
+            elif mode == "empty":
+                headers.append(("SOAPAction", ""))
+            elif mode == "quoted-empty":
+                headers.append(("SOAPAction", '""'))
+            elif mode == "unquoted":
+                headers.append(("SOAPAction", f"cwmp:{soap_method}"))
+        if "gzip" in q:
+            headers.append(("Accept-Encoding", "gzip"))
+            if body:
+                body = gzip.compress(body, compresslevel=1)
+                headers.append(("Content-Encoding", "gzip"))
+        authorization = s.auth.header("POST", s.url.target)
+        if authorization:
+            headers.append(("Authorization", authorization))
+        if "no-cookies" not in q:
+            cookie = s.jar.header(with_attrs="cookie-attrs" in q, comma="cookie-comma" in q)
+            if cookie:
+                headers.append(("Cookie", cookie))
+        return headers, body
+
+    async def _post(self, s: _Session, body: bytes, what: str, soap_method: str | None = None) -> HttpResponse:
+        """POST with cookies and credentials; a 401 is answered by re-sending with credentials."""
+        response: HttpResponse | None = None
+        for _attempt in range(3):
+            headers, payload = self._headers(s, body, soap_method)
+            response = await s.conn.request("POST", s.url.target, headers, payload)
+            s.result.statuses.append(response.status)
+            s.result.transcript.append(("->", what, response.status))
+            set_cookies = response.header_all("set-cookie")
+            if set_cookies:
+                s.jar.update(set_cookies)
+                s.result.cookies.update(s.jar.as_dict())
+            if response.status == 401 and s.auth.challenge(response.header_all("www-authenticate")):
+                continue
+            if response.status != 401:
+                s.auth.succeeded()
+                s.auth.authentication_info(response.header("authentication-info"))
+            return response
+        assert response is not None
+        return response
+
+    def _empty_body(self) -> bytes:
+        q = self.quirks
+        if "empty-envelope" in q:
+            return envelope("", cwmp_ns=self._own_ns(), msg_id=None, prefix=q.prefix, pretty="pretty" in q)
+        if "empty-whitespace" in q:
+            return b"\r\n  \r\n"
+        return b""
+
+    # -- the session -------------------------------------------------------------------
+
+    async def run_session(self, events: Iterable[str] | None = None) -> SessionResult:
+        """Run one CWMP session now and return what happened.
+
+        `events` are added to the pending ones (codes like "1 BOOT", or
+        "M Reboot" with an empty CommandKey); with none pending the device
+        sends its boot events on first contact and `2 PERIODIC` afterwards.
+        """
+        for code in events or ():
+            self.add_event(code)
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            semaphore = self.options.session_semaphore
+            if semaphore is None:
+                return await self._session()
+            async with semaphore:
+                return await self._session()
+
+    async def boot(self) -> SessionResult:
+        """The start-up session (`1 BOOT`, or per the bootstrap option and first-boot quirks)."""
+        return await self.run_session(self.boot_events())
+
+    async def _session(self) -> SessionResult:
+        opts = self.options
+        q = self.quirks
+        events = self._inform_events()
+        result = SessionResult(serial=self.serial, events=[c for c, _ in events], started_at=time.time())
+        start = time.perf_counter()
+        try:
+            url = self._acs_url()
+        except ValueError as exc:
+            result.error = str(exc)
+            return self._finish(result, [], start)
+        ms = self.tree.root + "ManagementServer."
+        auth = ClientAuth(
+            self.tree.get_or(ms + "Username"),
+            self.tree.get_or(ms + "Password"),
+            preemptive_basic="preemptive-basic" in q or "preemptive-basic-digest-only" in q,
+            digest_only="preemptive-basic-digest-only" in q,
+            nonce_reuse="nonce-reuse" in q,
+        )
+        jar = self._jar if ("stale-cookie" in q and self._jar is not None) else CookieJar()
+        conn = HttpConnection(url, ssl_context=opts.ssl_context if url.scheme == "https" else None, timeout=opts.timeout)
+        s = _Session(conn, auth, jar, result, url)
+        try:
+            await self._exchange(s, events)
+            result.ok = True
+        except SessionError as exc:
+            result.error = str(exc)
+            result.retry_after = exc.retry_after
+        except (HttpError, SoapError, OSError, TimeoutError) as exc:
+            result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        finally:
+            result.connections = conn.connects
+            conn.close()
+        if "stale-cookie" in q:
+            self._jar = jar
+        return self._finish(result, s.follow_ups, start)
+
+    async def _exchange(self, s: _Session, events: list[tuple[str, str]]) -> None:
+        q = self.quirks
+        result = s.result
+        body, s.inform_id = self.build_inform(events)
+        if "resend-inform" in q:
+            # The link drops after the Inform went out; the CPE reconnects and tries again.
+            headers, payload = self._headers(s, body, "Inform")
+            await s.conn.send_only("POST", s.url.target, headers, payload)
+            result.transcript.append(("->", "Inform", "dropped"))
+            self.retry_count += 1
+            body, s.inform_id = self.build_inform(events)
+        response = await self._post(s, body, "Inform", "Inform")
+        if response.status != 200:
+            retry_after = None
+            if response.status == 503:
+                raw = response.header("retry-after")
+                retry_after = float(raw) if raw and raw.strip().isdigit() else None
+            raise SessionError(f"Inform answered with HTTP {response.status}", retry_after)
+        message = parse(response.body)
+        if message is None or message.method != "InformResponse":
+            what = "nothing" if message is None else message.method
+            if message is not None and message.is_fault:
+                what = f"fault {message.fault_code} {message.fault_string}"
+            result.transcript.append(("<-", what, response.status))
+            raise SessionError(f"expected InformResponse, got {what}")
+        result.transcript.append(("<-", "InformResponse", response.status))
+        self._booted = True
+        self._events_delivered(events)
+        self.retry_count = 0
+        if "abandon-after-inform" in q:
+            s.conn.abort()
+            result.transcript.append(("--", "abandoned", 0))
+            return
+        for request in list(self._requests or ()):
+            data = envelope(request.body, cwmp_ns=self._own_ns(), msg_id=self._next_id(), prefix=q.prefix, pretty="pretty" in q)
+            response = await self._post(s, data, request.method, request.method)
+            message = parse(response.body) if response.status == 200 else None
+            expected = request.method + "Response"
+            got = message.method if message else f"HTTP {response.status}"
+            result.transcript.append(("<-", got, response.status))
+            if got != expected:
+                raise SessionError(f"expected {expected}, got {got}")
+            assert self._requests is not None
+            self._requests.remove(request)
+        response = await self._post(s, self._empty_body(), "empty")
+        while True:
+            if response.status == 204:
+                result.transcript.append(("<-", "end", 204))
+                return
+            if response.status != 200:
+                raise SessionError(f"ACS answered HTTP {response.status}")
+            message = parse(response.body)
+            if message is None:
+                result.transcript.append(("<-", "end", 200))
+                return
+            result.transcript.append(("<-", message.method, response.status))
+            if message.is_fault or message.element is None or message.method.endswith("Response"):
+                raise SessionError(f"unexpected {message.method} from the ACS")
+            result.rpcs.append(message.method)
+            reply, fault, follow_up = rpc.handle(self, message.method, message.element, q)
+            what = f"{message.method}Response"
+            if fault is not None:
+                result.faults_sent.append((message.method, fault))
+                what = f"Fault {fault}"
+            data = envelope(
+                reply, cwmp_ns=message.ns or self._own_ns(), msg_id=message.msg_id, prefix=q.prefix, pretty="pretty" in q
+            )
+            response = await self._post(s, data, what)
+            self.rpcs_answered += 1
+            if follow_up is not None:
+                s.follow_ups.append(follow_up)
+
+    def _finish(self, result: SessionResult, follow_ups: list[tuple], start: float) -> SessionResult:
+        result.duration = time.perf_counter() - start
+        if result.ok:
+            self.sessions_ok += 1
+        else:
+            self.sessions_failed += 1
+        self.last_result = result
+        if self.options.history:
+            if self._history is None:
+                self._history = deque(maxlen=self.options.history)
+            self._history.append(result)
+        if self.options.verbose:
+            log.info("%s", result)
+            for direction, what, status in result.transcript:
+                log.info("  %s %s %s %s", self.serial, direction, what, status)
+        for follow_up in follow_ups:
+            self._follow_up(follow_up)
+        if self._waiters:
+            done = self.sessions_completed
+            keep = []
+            for after, fut in self._waiters:
+                if done > after and not fut.done():
+                    fut.set_result(self._result_number(after + 1))
+                elif not fut.done():
+                    keep.append((after, fut))
+            self._waiters = keep
+        if self.options.on_session is not None:
+            self.options.on_session(self, result)
+        return result
+
+    def _result_number(self, n: int) -> SessionResult:
+        """The n-th completed session's result (1-based) if still in history, else the latest."""
+        assert self.last_result is not None
+        if self._history:
+            first = self.sessions_completed - len(self._history) + 1
+            if first <= n <= self.sessions_completed:
+                return self._history[n - first]
+        return self.last_result
+
+    async def wait_session(self, timeout: float = 10.0, *, after: int | None = None) -> SessionResult:
+        """Wait for a session to complete and return its result.
+
+        `after` is a `sessions_completed` value read before triggering the
+        session (so one that finishes before this call is not missed);
+        without it, waits for the next session to complete.
+        """
+        mark = self.sessions_completed if after is None else after
+        if self.sessions_completed > mark:
+            return self._result_number(mark + 1)
+        fut: asyncio.Future[SessionResult] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append((mark, fut))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            if self._waiters:
+                self._waiters = [w for w in self._waiters if w[1] is not fut]
+
+    # -- after the session ------------------------------------------------------------
+
+    def _follow_up(self, follow_up: tuple) -> None:
+        kind = follow_up[0]
+        if kind == "reboot":
+            self._reboot([("1 BOOT", ""), ("M Reboot", follow_up[1])])
+        elif kind == "factory_reset":
+            self._factory_reset()
+        elif kind == "transfer":
+            self._spawn(self._run_transfer(follow_up[1]))
+        elif kind == "schedule_inform":
+            _, delay, key = follow_up
+            self._later(delay, lambda: self._fire([("3 SCHEDULED", ""), ("M ScheduleInform", key)]))
+        elif kind == "du_state":
+            _, results, key = follow_up
+            self._queue_du_complete(results, key)
+
+    def _fire(self, events: list[tuple[str, str]]) -> None:
+        for code, key in events:
+            self.add_event(code, key)
+        self._trigger()
+
+    def _reboot(self, events: list[tuple[str, str]]) -> None:
+        self._jar = None  # a rebooted CPE has forgotten its cookies
+        self._later(self.options.reboot_delay, lambda: self._fire(events))
+
+    def _factory_reset(self) -> None:
+        self.tree.reset()
+        for t in list(self._transfers or ()):
+            self.cancel_transfer(t)
+        self._events = self._requests = None
+        self._changed = None
+        self._jar = None
+        self._booted = False
+        self._reboot([("0 BOOTSTRAP", ""), ("1 BOOT", "")])
+
+    def cancel_transfer(self, t: rpc.Transfer) -> None:
+        """Forget a transfer that has not started (CancelTransfer, FactoryReset)."""
+        if isinstance(t.task, asyncio.Task):
+            t.task.cancel()
+        if self._transfers and t in self._transfers:
+            self._transfers.remove(t)
+
+    def _queue_request(self, method: str, body: str, events: tuple[tuple[str, str], ...]) -> None:
+        if self._requests is None:
+            self._requests = []
+        self._requests.append(CpeRequest(method, body, events))
+
+    def _queue_du_complete(self, results: list[dict[str, str]], key: str) -> None:
+        now = _now()
+        q = self.quirks
+        items = [
+            f"<OpResultStruct><UUID>{esc(r['uuid'])}</UUID><DeploymentUnitRef></DeploymentUnitRef>"
+            f"<Version>{esc(r['version'])}</Version><CurrentState>{r['state']}</CurrentState>"
+            f"<Resolved>{rpc.fmt_bool(True, q)}</Resolved><ExecutionUnitRefList></ExecutionUnitRefList>"
+            f"<StartTime>{now}</StartTime><CompleteTime>{now}</CompleteTime>"
+            "<Fault><FaultCode>0</FaultCode><FaultString></FaultString></Fault></OpResultStruct>"
+            for r in results
+        ]
+        body = (
+            f"<cwmp:DUStateChangeComplete>{array('Results', 'cwmp:OpResultStruct', items, bad_count='bad-arraytype' in q)}"
+            f"<CommandKey>{esc(key)}</CommandKey></cwmp:DUStateChangeComplete>"
+        )
+        self._queue_request("DUStateChangeComplete", body, (("11 DU STATE CHANGE COMPLETE", ""), ("M ChangeDUState", key)))
+        self._trigger()
+
+    async def _run_transfer(self, t: rpc.Transfer) -> None:
+        if t.delay:
+            await asyncio.sleep(t.delay)
+        t.state = 2
+        t.start_time = _now()
+        fault_code, fault_string = 0, ""
+        opts = self.options
+        kwargs: dict[str, Any] = {
+            "timeout": opts.timeout,
+            "ssl_context": opts.ssl_context,
+            "allow_remote": opts.allow_remote_transfers,
+        }
+        firmware = t.is_download and t.file_type.startswith("1 ")
+        try:
+            if t.is_download:
+                data = await transfer.fetch(t.url, t.username, t.password, **kwargs)
+                if t.file_size and len(data) != t.file_size:
+                    raise transfer.TransferFailed(f"size mismatch: expected {t.file_size} bytes, got {len(data)}")
+                self._apply_download(t, data)
+            else:
+                await transfer.put(t.url, self._upload_content(t), t.username, t.password, **kwargs)
+        except transfer.TransferFailed as exc:
+            fault_code = 9010 if t.is_download else 9011
+            fault_string = str(exc)
+            firmware = False
+        t.state = 3
+        t.complete_time = _now()
+        if self._transfers and t in self._transfers:
+            self._transfers.remove(t)
+        body = (
+            f"<cwmp:TransferComplete><CommandKey>{esc(t.command_key)}</CommandKey>"
+            f"<FaultStruct><FaultCode>{fault_code}</FaultCode><FaultString>{esc(fault_string)}</FaultString></FaultStruct>"
+            f"<StartTime>{t.start_time}</StartTime><CompleteTime>{t.complete_time}</CompleteTime></cwmp:TransferComplete>"
+        )
+        events: tuple[tuple[str, str], ...] = (("7 TRANSFER COMPLETE", ""), (t.event, t.command_key))
+        self._queue_request("TransferComplete", body, events)
+        if firmware:
+            # A new image means a reboot: the next Inform also carries 1 BOOT.
+            self._reboot([("1 BOOT", "")])
+        else:
+            self._trigger()
+
+    def _apply_download(self, t: rpc.Transfer, data: bytes) -> None:
+        tree = self.tree
+        if t.file_type.startswith("1 "):
+            version = self.options.firmware_version or _firmware_version(data, t.target_file or t.url)
+            path = tree.root + "DeviceInfo.SoftwareVersion"
+            if tree.exists(path):
+                tree.set(path, version)
+        elif t.file_type.startswith("3 "):
+            # A configuration file in the format Upload produces: `Path=value` lines.
+            for line in data.decode("utf-8", "replace").splitlines():
+                name, sep, value = line.partition("=")
+                node = tree.node(name.strip()) if sep and not line.startswith("#") else None
+                if node is None or not node[0] or name.endswith("."):
+                    continue
+                try:
+                    tree.set(name.strip(), validate_value(node[1], value))
+                except ValueError:
+                    continue
+
+    def _upload_content(self, t: rpc.Transfer) -> bytes:
+        tree = self.tree
+        if t.file_type.startswith("2 "):
+            lines = [f"{_now()} cpesim {self.serial}: {r}" for r in ([self.last_result] if self.last_result else [])]
+            return ("\n".join(lines) + "\n").encode()
+        lines = [f"# cpesim configuration of {self.serial} ({self.model.name})"]
+        for path in tree.leaves(tree.root):
+            node = tree.node(path)
+            if node is not None and node[0]:
+                lines.append(f"{path}={tree.get(path)}")
+        return ("\n".join(lines) + "\n").encode()
+
+    # -- living device: driver loop, timers, connection requests ---------------------------
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _later(self, delay: float, callback: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        if self._timers is None:
+            self._timers = set()
+        timers = self._timers
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            timers.discard(handle)
+            callback()
+
+        handle = loop.call_later(max(delay, 0), fire)
+        timers.add(handle)
+
+    def _trigger(self) -> None:
+        """Something needs a session: wake the driver, starting one if allowed."""
+        if self._wake is not None:
+            self._wake.set()
+        if (self._driver is None or self._driver.done()) and self.options.auto_sessions:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._start_driver(periodic=False)
+
+    def connection_request(self) -> None:
+        """A connection request was accepted: `6 CONNECTION REQUEST` (queued if a session runs)."""
+        self.add_event("6 CONNECTION REQUEST")
+        self._trigger()
+
+    def _has_work(self) -> bool:
+        return bool(self._events or self._requests)
+
+    def _start_driver(self, *, periodic: bool) -> None:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        if self._driver is not None and not self._driver.done():
+            self._driver.cancel()
+        self._driver = asyncio.get_running_loop().create_task(self._drive(periodic))
+        if self._has_work():
+            self._wake.set()
+
+    def _periodic_wait(self) -> float | None:
+        ms = self.tree.root + "ManagementServer."
+        if self.tree.get_or(ms + "PeriodicInformEnable", "true").lower() not in ("1", "true"):
+            return None
+        try:
+            interval = float(self.tree.get_or(ms + "PeriodicInformInterval", "3600"))
+        except ValueError:
+            interval = 3600.0
+        jitter = random.uniform(0, self.options.jitter) if self.options.jitter else 0.0
+        return max(interval, 0.0) + jitter
+
+    def _retry_wait(self, failures: int, retry_after: float | None) -> float:
+        opts = self.options
+        if retry_after is not None:
+            return min(retry_after, opts.retry_max_wait) + random.uniform(0, 1)
+        k = min(failures, 10)
+        low = opts.retry_min_wait * opts.retry_multiplier ** (k - 1)
+        return min(random.uniform(low, low * opts.retry_multiplier), opts.retry_max_wait)
+
+    async def _drive(self, periodic: bool) -> None:
+        """Run sessions when there is something to report; retry failed ones with back-off."""
+        loop = asyncio.get_running_loop()
+        wake = self._wake
+        assert wake is not None
+        failures = 0
+        wait = self._periodic_wait() if periodic else None
+        next_periodic = None if wait is None else loop.time() + wait
+        while True:
+            if not self._has_work():
+                timeout = None if next_periodic is None else max(next_periodic - loop.time(), 0)
+                try:
+                    async with asyncio.timeout(timeout):
+                        await wake.wait()
+                except TimeoutError:
+                    self.add_event("2 PERIODIC")
+                    wait = self._periodic_wait()
+                    next_periodic = None if wait is None else loop.time() + wait
+            wake.clear()
+            if periodic and self._periodic_dirty:
+                self._periodic_dirty = False
+                wait = self._periodic_wait()
+                next_periodic = None if wait is None else loop.time() + wait
+            if not self._has_work():
+                continue
+            result = await self.run_session()
+            if result.ok:
+                failures = 0
+                continue
+            failures += 1
+            delay = self._retry_wait(failures, result.retry_after)
+            try:
+                async with asyncio.timeout(delay):
+                    await asyncio.Event().wait()  # back-off; a stop() cancels it
+            except TimeoutError:
+                pass
+
+    async def start(self, *, boot: bool = True, periodic: bool = True, cr: bool = False) -> None:
+        """Bring the device to life: boot session, periodic informs, follow-up sessions.
+
+        Returns at once; sessions run in the background. `cr=True` also starts
+        the connection-request listener first (so the Inform carries its URL).
+        """
+        if cr:
+            await self.start_cr_listener()
+        if boot:
+            for code in self.boot_events():
+                self.add_event(code)
+        self._start_driver(periodic=periodic)
+
+    async def start_cr_listener(self, server: ConnectionRequestServer | None = None) -> str:
+        """Listen for connection requests; returns (and stores) the ConnectionRequestURL."""
+        from .crserver import ConnectionRequestServer
+
+        if server is None:
+            server = self.options.cr_server
+        if server is None:
+            if self._own_cr is None:
+                self._own_cr = ConnectionRequestServer(self.options.cr_host, self.options.cr_port)
+            server = self._own_cr
+        await server.start()
+        url = server.register(self)
+        path = self.tree.root + "ManagementServer.ConnectionRequestURL"
+        if path in self.model.nodes:
+            self.tree.base[path] = url
+            if self.tree.values and path in self.tree.values:
+                del self.tree.values[path]
+        return url
+
+    async def stop(self) -> None:
+        """Stop sessions, timers, transfers and this device's own listener."""
+        for handle in list(self._timers or ()):
+            handle.cancel()
+        self._timers = None
+        tasks = [t for t in (self._driver, *(self._tasks or ())) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._driver = None
+        if self.options.cr_server is not None:
+            self.options.cr_server.unregister(self)
+        if self._own_cr is not None:
+            await self._own_cr.stop()
+            self._own_cr = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _firmware_version(data: bytes, name: str) -> str:
+    """A firmware image names its version on a `CPESIM-FIRMWARE version=X` first line; else the file name does."""
+    first = data[:256].split(b"\n", 1)[0].decode("utf-8", "replace")
+    if first.startswith("CPESIM-FIRMWARE"):
+        for token in first.split():
+            key, sep, value = token.partition("=")
+            if sep and key.lower() == "version" and value:
+                return value
+    stem = PurePosixPath(name.split("?", 1)[0]).name
+    for suffix in (".bin", ".img", ".fw", ".tar", ".gz"):
+        stem = stem.removesuffix(suffix)
+    return stem or "unknown"
+
+
+_ = (UNKNOWN_TIME, os)
