@@ -84,13 +84,14 @@ class CPEOptions:
     #: Called with (cpe, result) after every session (fleet statistics).
     on_session: Callable[[SimulatedCPE, SessionResult], None] | None = None
 
+    def __post_init__(self) -> None:
+        self.unsupported = _method_set(self.unsupported)
+        self.cwmp_ns = normalize_ns(self.cwmp_ns)
+
     def with_overrides(self, **overrides: Any) -> CPEOptions:
+        """A copy with some fields changed (unknown names raise TypeError)."""
         if not overrides:
             return self
-        if "unsupported" in overrides:
-            overrides["unsupported"] = _method_set(overrides["unsupported"])
-        if "cwmp_ns" in overrides:
-            overrides["cwmp_ns"] = normalize_ns(overrides["cwmp_ns"])
         return dataclasses.replace(self, **overrides)
 
 
@@ -205,6 +206,7 @@ class SimulatedCPE:
         "_waiters",
         "_history",
         "_periodic_dirty",
+        "_periodic",
         "_own_cr",
         "_acs",
     )
@@ -271,6 +273,7 @@ class SimulatedCPE:
         self._waiters: list[tuple[int, asyncio.Future]] | None = None
         self._history: deque[SessionResult] | None = None
         self._periodic_dirty = False
+        self._periodic = False
         self._own_cr: ConnectionRequestServer | None = None
         self._acs: tuple[str, Url] | None = None
 
@@ -597,6 +600,9 @@ class SimulatedCPE:
             result.retry_after = exc.retry_after
         except (HttpError, SoapError, OSError, TimeoutError) as exc:
             result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except Exception as exc:  # a simulator bug must not kill the device's driver loop
+            log.exception("%s: session crashed", self.serial)
+            result.error = f"internal error: {type(exc).__name__}: {exc}"
         finally:
             result.connections = conn.connects
             conn.close()
@@ -920,9 +926,12 @@ class SimulatedCPE:
     def _start_driver(self, *, periodic: bool) -> None:
         if self._wake is None:
             self._wake = asyncio.Event()
-        if self._driver is not None and not self._driver.done():
-            self._driver.cancel()
-        self._driver = asyncio.get_running_loop().create_task(self._drive(periodic))
+        if periodic and not self._periodic:
+            self._periodic = True
+            self._periodic_dirty = True
+            self._wake.set()
+        if self._driver is None or self._driver.done():
+            self._driver = asyncio.get_running_loop().create_task(self._drive())
         if self._has_work():
             self._wake.set()
 
@@ -945,14 +954,15 @@ class SimulatedCPE:
         low = opts.retry_min_wait * opts.retry_multiplier ** (k - 1)
         return min(random.uniform(low, low * opts.retry_multiplier), opts.retry_max_wait)
 
-    async def _drive(self, periodic: bool) -> None:
+    async def _drive(self) -> None:
         """Run sessions when there is something to report; retry failed ones with back-off."""
         loop = asyncio.get_running_loop()
         wake = self._wake
         assert wake is not None
         failures = 0
-        wait = self._periodic_wait() if periodic else None
+        wait = self._periodic_wait() if self._periodic else None
         next_periodic = None if wait is None else loop.time() + wait
+        self._periodic_dirty = False
         while True:
             if not self._has_work():
                 timeout = None if next_periodic is None else max(next_periodic - loop.time(), 0)
@@ -964,7 +974,7 @@ class SimulatedCPE:
                     wait = self._periodic_wait()
                     next_periodic = None if wait is None else loop.time() + wait
             wake.clear()
-            if periodic and self._periodic_dirty:
+            if self._periodic and self._periodic_dirty:
                 self._periodic_dirty = False
                 wait = self._periodic_wait()
                 next_periodic = None if wait is None else loop.time() + wait
@@ -1052,5 +1062,3 @@ def _firmware_version(data: bytes, name: str) -> str:
         stem = stem.removesuffix(suffix)
     return stem or "unknown"
 
-
-_ = (UNKNOWN_TIME, os)

@@ -530,6 +530,13 @@ def _encode_into(obj: Any, out: list[str]) -> None:
 
 _BLANK_RE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\Z")
 _LEADING_RE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*")
+# Only ASCII-compatible encodings, so that parse()'s byte scan for "<!DOCTYPE"
+# sees what the parser will see (UTF-7 or EBCDIC could hide it).
+_ENCODING_RE = re.compile(rb"<\?xml[^>]{0,200}?encoding\s*=\s*[\"']([A-Za-z0-9._:-]{1,40})[\"']")
+_ENCODINGS = frozenset(
+    {b"utf-8", b"utf8", b"us-ascii", b"ascii", b"iso-8859-1", b"latin1", b"iso-8859-15"}
+    | {b"windows-1252", b"cp1252"}
+)
 _tls = threading.local()
 
 
@@ -566,7 +573,8 @@ def parse(body: bytes, *, max_bytes: int = MAX_BYTES) -> Envelope:
     """Turn a non-blank HTTP body into an Envelope or raise CodecError.
 
     Hardening, in order: size cap; the first significant byte must be ``<``
-    (so UTF-16/32 and binary junk stop here); any DOCTYPE or ENTITY text is
+    (so UTF-16/32 and binary junk stop here); a declared encoding must be
+    ASCII-compatible (UTF-8, ASCII, Latin-1/-15, cp1252); any DOCTYPE or ENTITY text is
     refused before the parser runs, so no entity is ever declared, let alone
     expanded; a parser that resolves nothing and loads nothing; libxml2's own
     depth limit; then ``MAX_DEPTH``. Invalid UTF-8 and unknown encodings are
@@ -584,6 +592,9 @@ def parse(body: bytes, *, max_bytes: int = MAX_BYTES) -> Envelope:
         raise CodecError("body is empty")
     if body[start] != 0x3C:  # "<"
         raise CodecError("body is not XML (or not in an ASCII-compatible encoding)")
+    declared = _ENCODING_RE.match(body, start)
+    if declared is not None and declared.group(1).lower() not in _ENCODINGS:
+        raise CodecError(f"encoding {declared.group(1).decode('ascii')!r} is not accepted")
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise CodecError("DOCTYPE and ENTITY declarations are refused")
     parser, too_deep = _tools()
@@ -641,8 +652,8 @@ def _decode_envelope(root: Any) -> Envelope:
 
 
 def _decode_header(header: Any, envelope: Envelope) -> str:
-    """Fill the header fields; return the namespace of the first CWMP header
-    element seen (the fallback for the CWMP namespace). Header values never
+    """Fill the header fields; return the namespace of the ID (else of the
+    first CWMP header element), the fallback for the CWMP namespace. Header values never
     fail a session: an unreadable one is left as None. Elements the ACS does
     not know are ignored whatever their mustUnderstand says."""
     ns = ""
@@ -666,8 +677,8 @@ def _decode_header(header: Any, envelope: Envelope) -> str:
             envelope.use_cwmp_version = (child.text or "").strip()
         else:
             continue
-        if not ns:
-            ns = _namespace(tag)
+        if not ns or name == "ID":
+            ns = _namespace(tag) or ns
     return ns
 
 

@@ -178,7 +178,9 @@ def _fault_envelope(state: SessionState, request_id: str | None, code: int, text
     return Reply(m.Envelope(body=fault, cwmp_ns=state.cwmp_ns, id=request_id))
 
 
-def start(state: SessionState, envelope: m.Envelope, host: Host, *, now: float | None = None) -> Reply:
+def start(
+    state: SessionState, envelope: m.Envelope, host: Host, *, now: float | None = None
+) -> Reply:
     """Handle the Inform that opens a session."""
     inform = envelope.body
     assert isinstance(inform, m.Inform)
@@ -220,7 +222,9 @@ def start(state: SessionState, envelope: m.Envelope, host: Host, *, now: float |
     return Reply(response)
 
 
-def handle(state: SessionState, envelope: m.Envelope | None, host: Host, *, now: float | None = None) -> Reply:
+def handle(
+    state: SessionState, envelope: m.Envelope | None, host: Host, *, now: float | None = None
+) -> Reply:
     """Handle one request after the Inform; ``envelope`` None is the empty POST."""
     state.last_seen = time.time() if now is None else now
     state.messages += 1

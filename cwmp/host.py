@@ -23,7 +23,9 @@ def _dt(value: datetime | None) -> str | None:
 
 
 class DjangoHost:
-    def __init__(self, *, tenant: Tenant, device: Device | None = None, remote: str | None = None) -> None:
+    def __init__(
+        self, *, tenant: Tenant, device: Device | None = None, remote: str | None = None
+    ) -> None:
         self.tenant = tenant
         self.device = device
         self.remote = remote
@@ -131,7 +133,11 @@ class DjangoHost:
         if isinstance(request, m.Kicked):
             device_services.cpe_request_record(
                 method="Kicked",
-                payload={"command": request.command, "referer": request.referer, "arg": request.arg},
+                payload={
+                    "command": request.command,
+                    "referer": request.referer,
+                    "arg": request.arg,
+                },
                 **record,
             )
             # No kick handlers are configured: send the browser on to where

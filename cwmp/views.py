@@ -86,7 +86,12 @@ def cwmp_endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         try:
             envelope = codec.parse(body, max_bytes=settings.CWMP_MAX_BODY_BYTES)
         except codec.CodecError as exc:
-            log.warning("cwmp %s: unparseable message from %s: %s", tenant.slug, peer(request)[0], exc.message)
+            log.warning(
+                "cwmp %s: unparseable message from %s: %s",
+                tenant.slug,
+                peer(request)[0],
+                exc.message,
+            )
             return _text(400, f"not a CWMP message: {exc.message}")
     try:
         if envelope is not None and isinstance(envelope.body, m.Inform):
@@ -138,19 +143,31 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     if not verdict.ok:
         log.warning(
             "cwmp %s: auth failed for %s user=%r from %s: %s",
-            tenant.slug, device_id, creds.username, address, verdict.reason,
+            tenant.slug,
+            device_id,
+            creds.username,
+            address,
+            verdict.reason,
         )
         return _challenge(tenant, stale=verdict.stale, reason="authentication failed")
 
     if device is None and device_selectors.device_registered_elsewhere(
-        tenant=tenant, oui=ident.oui, product_class=ident.product_class, serial_number=ident.serial_number
+        tenant=tenant,
+        oui=ident.oui,
+        product_class=ident.product_class,
+        serial_number=ident.serial_number,
     ):
         log.warning("cwmp %s: %s belongs to another tenant, refused", tenant.slug, device_id)
         return _text(403, "device is registered to another tenant")
 
     ttl = settings.CWMP_SESSION_TIMEOUT
     if not store.admit(sid, settings.CWMP_MAX_SESSIONS, ttl):
-        log.info("cwmp %s: %s refused, %d sessions open", tenant.slug, device_id, settings.CWMP_MAX_SESSIONS)
+        log.info(
+            "cwmp %s: %s refused, %d sessions open",
+            tenant.slug,
+            device_id,
+            settings.CWMP_MAX_SESSIONS,
+        )
         return _busy("too many sessions, try later")
     lock_key = f"{tenant.pk}|{device_id}"
     holder = store.lock_device(lock_key, sid, ttl)
@@ -184,7 +201,11 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     store.bind_connection(conn, sid, state.timeout)
     log.info(
         "cwmp %s: %s session %s started (%s) from %s",
-        tenant.slug, device_id, sid, ", ".join(state.events), address,
+        tenant.slug,
+        device_id,
+        sid,
+        ", ".join(state.events),
+        address,
     )
     publish_session_event(
         tenant_id=tenant.pk,
@@ -200,7 +221,9 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     return response
 
 
-def _take_over(store: SessionStore, lock_key: str, holder: str, sid: str, address: str, ttl: int) -> bool:
+def _take_over(
+    store: SessionStore, lock_key: str, holder: str, sid: str, address: str, ttl: int
+) -> bool:
     """Let a new Inform replace the device's open session when that is safe.
 
     A CPE runs one session at a time, so an Inform from the address of the
@@ -221,7 +244,9 @@ def _take_over(store: SessionStore, lock_key: str, holder: str, sid: str, addres
     return store.steal_device(lock_key, holder, sid, ttl)
 
 
-def _continue_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope | None) -> HttpResponse:
+def _continue_session(
+    request: HttpRequest, tenant: Tenant, envelope: m.Envelope | None
+) -> HttpResponse:
     store = get_store()
     address, port = peer(request)
     conn = f"{tenant.pk}|{address}|{port}"
@@ -239,7 +264,11 @@ def _continue_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope
     if header and isinstance(creds := auth.parse_authorization(header), auth.DigestCredentials):
         # A CPE that authenticates every request must still be who it was.
         # (Its nonce may be the Inform's, reused on this connection.)
-        device = device_selectors.device_for_cwmp(tenant=tenant, device_id=state.device_id) if state.device_pk else None
+        device = (
+            device_selectors.device_for_cwmp(tenant=tenant, device_id=state.device_id)
+            if state.device_pk
+            else None
+        )
         verdict = _authority(tenant).verify(
             creds,
             method="POST",
@@ -251,7 +280,13 @@ def _continue_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope
             binding=_binding(state.sid, state.conn),
         )
         if not verdict.ok or verdict.username != state.username:
-            log.warning("cwmp %s: %s session %s: bad credentials mid-session (%s)", tenant.slug, state.device_id, state.sid, verdict.reason)
+            log.warning(
+                "cwmp %s: %s session %s: bad credentials mid-session (%s)",
+                tenant.slug,
+                state.device_id,
+                state.sid,
+                verdict.reason,
+            )
             return _challenge(tenant, stale=verdict.stale, reason="authentication failed")
 
     host = DjangoHost(tenant=tenant, remote=address or None)
@@ -265,7 +300,11 @@ def _continue_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope
     if reply.ends_session:
         _finish(store, tenant, state)
         log.info(
-            "cwmp %s: %s session %s done: %s", tenant.slug, state.device_id, state.sid, " ".join(state.rpcs)
+            "cwmp %s: %s session %s done: %s",
+            tenant.slug,
+            state.device_id,
+            state.sid,
+            " ".join(state.rpcs),
         )
         return HttpResponse(status=204)
     publish_session_event(

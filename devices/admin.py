@@ -26,8 +26,14 @@ class SessionLogInline(admin.TabularInline):
 @admin.register(Device)
 class DeviceAdmin(TenantScopedAdmin):
     list_display = [
-        "device_id", "tenant", "manufacturer", "product_class", "software_version",
-        "ip_address", "last_inform", "last_events",
+        "device_id",
+        "tenant",
+        "manufacturer",
+        "product_class",
+        "software_version",
+        "ip_address",
+        "last_inform",
+        "last_events",
     ]
     list_filter = ["tenant", "manufacturer", "product_class", "data_model"]
     search_fields = ["device_id", "serial_number", "mac_address", "ip_address"]
@@ -49,7 +55,15 @@ class ParameterAdmin(TenantScopedAdmin):
 
 @admin.register(SessionLog)
 class SessionLogAdmin(TenantScopedAdmin):
-    list_display = ["device", "started", "events", "outcome", "rpcs", "remote_address", "duration_ms"]
+    list_display = [
+        "device",
+        "started",
+        "events",
+        "outcome",
+        "rpcs",
+        "remote_address",
+        "duration_ms",
+    ]
     list_filter = ["outcome", "tenant"]
     search_fields = ["device__device_id", "session_id"]
     list_select_related = ["device"]

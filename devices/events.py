@@ -49,7 +49,7 @@ def publish_session_event(
         groups.append(device_group(device_pk))
     try:
         async_to_sync(_send)(layer, groups, message)
-    except Exception:  # noqa: BLE001 - live views are best effort
+    except Exception:
         log.warning("could not publish %s for session %s", kind, session_id, exc_info=True)
 
 

@@ -71,7 +71,9 @@ class Device(models.Model):
         return self.device_id
 
     def cwmp_ha1(self, algorithm: str) -> str:
-        return self.cwmp_ha1_sha256 if algorithm.upper().startswith("SHA-256") else self.cwmp_ha1_md5
+        return (
+            self.cwmp_ha1_sha256 if algorithm.upper().startswith("SHA-256") else self.cwmp_ha1_md5
+        )
 
     def set_cwmp_credentials(self, username: str, password: str) -> None:
         """Give the device its own CWMP credentials (caller saves)."""

@@ -35,7 +35,9 @@ _SUMMARY = {
     "ManagementServer.ConnectionRequestURL": "connection_request_url",
     "ManagementServer.UDPConnectionRequestAddress": "udp_connection_request_address",
 }
-_FIELD_LIMITS = {f.name: f.max_length for f in Device._meta.get_fields() if getattr(f, "max_length", None)}
+_FIELD_LIMITS = {
+    f.name: f.max_length for f in Device._meta.get_fields() if getattr(f, "max_length", None)
+}
 
 
 def inform_digest(params: Sequence[ParamValue]) -> str:

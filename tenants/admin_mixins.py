@@ -36,7 +36,11 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return obj.tenant_id
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff and self._member_allows(request, "view")
+        return (
+            request.user.is_active
+            and request.user.is_staff
+            and self._member_allows(request, "view")
+        )
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_module_permission(request) and self._member_allows(request, "view", obj)

@@ -38,7 +38,9 @@ def membership_grant(*, tenant: Tenant, user: object, role: str = Role.VIEWER) -
     return membership
 
 
-def staff_user_ensure(*, username: str, password: str | None, superuser: bool = False) -> tuple[object, bool]:
+def staff_user_ensure(
+    *, username: str, password: str | None, superuser: bool = False
+) -> tuple[object, bool]:
     """Create a staff user, or keep the existing one (its password too unless given)."""
     User = get_user_model()
     user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})

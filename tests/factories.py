@@ -23,7 +23,7 @@ class TenantFactory(factory.django.DjangoModelFactory):
     name = factory.LazyAttribute(lambda o: f"ISP {o.slug}")
 
     @factory.post_generation
-    def credentials(obj, create, extracted, **kwargs):  # noqa: N805
+    def credentials(obj, create, extracted, **kwargs):
         username, password = extracted or (CPE_USERNAME, CPE_PASSWORD)
         obj.set_cpe_credentials(username, password)
         if create:

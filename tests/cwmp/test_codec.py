@@ -1039,6 +1039,10 @@ HOSTILE = {
     "truncated": HUAWEI_INFORM[:-40],
     "two-roots": _soap("") + _soap(""),
     "nul-char-ref": _soap("<cwmp:Reboot><CommandKey>&#0;</CommandKey></cwmp:Reboot>"),
+    "utf7-hidden-doctype": b'<?xml version="1.0" encoding="UTF-7"?>'
+    + "<!DOCTYPE x [<!ENTITY a 'b'>]>".encode("utf-7")
+    + _soap("<cwmp:GetRPCMethods/>", decl=False),
+    "ebcdic": "<?xml version='1.0' encoding='cp500'?><a/>".encode("cp500"),
 }
 
 
@@ -1075,3 +1079,13 @@ def test_bytearray_and_memoryview_are_accepted() -> None:
     assert parse(memoryview(HUAWEI_INFORM)).body.device_id.oui == "00E0FC"
     with pytest.raises(TypeError):
         parse(HUAWEI_INFORM.decode())  # type: ignore[arg-type]
+
+
+def test_parse_is_safe_from_several_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [HUAWEI_INFORM, TPLINK_INFORM, ZTE_INFORM, CPE_SPV_FAULT] * 50
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(parse, bodies))
+    assert [type(e.body) for e in results[:4]] == [m.Inform, m.Inform, m.Inform, m.Fault]
+    assert all(r == parse(b) for r, b in zip(results[:4], bodies[:4], strict=True))

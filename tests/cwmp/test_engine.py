@@ -11,7 +11,6 @@ from cwmp import engine
 from cwmp import messages as m
 
 
-
 @dataclass
 class FakeHost:
     queue: list[Any] = field(default_factory=list)
@@ -47,7 +46,9 @@ def inform(*events: str, ns: str = m.CWMP_NS_1_0, **header: Any) -> m.Envelope:
         event=[m.EventStruct(event_code=e) for e in events],
         parameter_list=[
             m.ParameterValueStruct(
-                name="InternetGatewayDevice.DeviceInfo.SoftwareVersion", value="V5", type="xsd:string"
+                name="InternetGatewayDevice.DeviceInfo.SoftwareVersion",
+                value="V5",
+                type="xsd:string",
             )
         ],
     )
@@ -103,7 +104,9 @@ def test_each_acs_request_gets_its_own_id():
     state = new_state()
     engine.start(state, inform("1 BOOT"), host)
     first = engine.handle(state, None, host).envelope
-    second = engine.handle(state, m.Envelope(body=m.RebootResponse(), cwmp_ns=m.CWMP_NS_1_0, id=first.id), host).envelope
+    second = engine.handle(
+        state, m.Envelope(body=m.RebootResponse(), cwmp_ns=m.CWMP_NS_1_0, id=first.id), host
+    ).envelope
     assert first.id != second.id
 
 
@@ -121,7 +124,9 @@ def test_cpe_fault_answers_the_pending_request():
 def test_cpe_requests_are_answered_with_echoed_id():
     host, state = FakeHost(), new_state()
     engine.start(state, inform("7 TRANSFER COMPLETE", "M Download"), host)
-    tc = m.TransferComplete(command_key="fw1", fault_struct=m.FaultStruct(fault_code=0, fault_string=""))
+    tc = m.TransferComplete(
+        command_key="fw1", fault_struct=m.FaultStruct(fault_code=0, fault_string="")
+    )
     reply = engine.handle(state, m.Envelope(body=tc, cwmp_ns=m.CWMP_NS_1_0, id="77"), host)
     assert isinstance(reply.envelope.body, m.TransferCompleteResponse)
     assert reply.envelope.id == "77"
@@ -131,7 +136,9 @@ def test_cpe_requests_are_answered_with_echoed_id():
 def test_get_rpc_methods_from_cpe_lists_acs_methods():
     host, state = FakeHost(), new_state()
     engine.start(state, inform("1 BOOT"), host)
-    reply = engine.handle(state, m.Envelope(body=m.GetRPCMethods(), cwmp_ns=m.CWMP_NS_1_0, id="1"), host)
+    reply = engine.handle(
+        state, m.Envelope(body=m.GetRPCMethods(), cwmp_ns=m.CWMP_NS_1_0, id="1"), host
+    )
     assert "Inform" in reply.envelope.body.method_list
     assert "TransferComplete" in reply.envelope.body.method_list
 
@@ -176,7 +183,7 @@ def test_empty_post_while_rpc_outstanding_records_a_lost_answer():
     engine.handle(state, None, host)
     reply = engine.handle(state, None, host)
     assert reply.ends_session
-    (ref, answer), = host.answers
+    ((ref, answer),) = host.answers
     assert ref == "ref-Reboot" and isinstance(answer, m.Fault)
 
 
@@ -208,7 +215,10 @@ def test_inform_without_serial_gets_8003_and_nothing_stored():
 
 
 def test_host_refusal_ends_session_with_fault():
-    host, state = FakeHost(refuse=m.Fault(fault_code=8001, fault_string="Request denied")), new_state()
+    host, state = (
+        FakeHost(refuse=m.Fault(fault_code=8001, fault_string="Request denied")),
+        new_state(),
+    )
     reply = engine.start(state, inform("1 BOOT"), host)
     assert reply.envelope.body.fault_code == 8001
     assert state.ended and state.outcome == "fault"

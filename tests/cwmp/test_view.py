@@ -90,7 +90,9 @@ def test_challenge_is_digest_even_after_preemptive_basic_when_basic_is_off(tenan
     assert response["WWW-Authenticate"].startswith("Digest ")
     assert Device.objects.count() == 0
     # The CPE that can only answer Digest answers it:
-    cpe.authorization = digest_answer(response["WWW-Authenticate"], "cpe", "cpe-secret", uri=cpe.url)
+    cpe.authorization = digest_answer(
+        response["WWW-Authenticate"], "cpe", "cpe-secret", uri=cpe.url
+    )
     assert cpe.post(inform_body("SN1")).status_code == 200
 
 
@@ -297,16 +299,24 @@ def test_periodic_session_query_count_does_not_grow_with_parameters(cpe, setting
 def test_transfer_complete_is_recorded(cpe):
     cpe.inform(inform_body("SN1", ("7 TRANSFER COMPLETE", "M Download")))
     tc = m.TransferComplete(
-        command_key="fw-1", fault_struct=m.FaultStruct(fault_code=9010, fault_string="Download failed")
+        command_key="fw-1",
+        fault_struct=m.FaultStruct(fault_code=9010, fault_string="Download failed"),
     )
     response = cpe.post(codec.serialize(m.Envelope(body=tc, cwmp_ns=m.CWMP_NS_1_0, id="5")))
     envelope = codec.parse(response.content)
     assert isinstance(envelope.body, m.TransferCompleteResponse) and envelope.id == "5"
     assert cpe.post(b"").status_code == 204
     record = CpeRequest.objects.get()
-    assert (record.method, record.command_key, record.fault_code) == ("TransferComplete", "fw-1", 9010)
+    assert (record.method, record.command_key, record.fault_code) == (
+        "TransferComplete",
+        "fw-1",
+        9010,
+    )
     assert SessionLog.objects.get().rpcs == [
-        "Inform", "InformResponse", "TransferComplete", "TransferCompleteResponse"
+        "Inform",
+        "InformResponse",
+        "TransferComplete",
+        "TransferCompleteResponse",
     ]
 
 
@@ -323,7 +333,10 @@ def test_response_that_answers_nothing_is_refused_without_changes(cpe):
     ("body", "status"),
     [
         (b"<not xml", 400),
-        (b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>", 400),
+        (
+            b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>",
+            400,
+        ),
         (b"\xff\xfe<Envelope/>", 400),
         (b"<a>" * 5000 + b"</a>" * 5000, 400),
         (b"<html><body>hello</body></html>", 400),
@@ -367,7 +380,10 @@ def test_trusted_proxy_forwarded_peer(tenant, settings):
     cpe.authorization = basic("cpe", "cpe-secret")
     assert cpe.post(inform_body("SN1"), **fwd).status_code == 200
     # Same proxy connection port but another forwarded client port: no session.
-    assert cpe.post(b"", HTTP_X_FORWARDED_FOR="198.51.100.50", HTTP_X_CLIENT_PORT="6666").status_code == 400
+    assert (
+        cpe.post(b"", HTTP_X_FORWARDED_FOR="198.51.100.50", HTTP_X_CLIENT_PORT="6666").status_code
+        == 400
+    )
     assert cpe.post(b"", **fwd).status_code == 204
     assert SessionLog.objects.get().remote_address == "198.51.100.50"
 

@@ -72,7 +72,16 @@ def start_server(tmp: Path, **env_overrides: str) -> Server:
     env.update(env_overrides)
     log_path = tmp / f"server-{port}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "acsportal.asgi:application"],
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "acsportal.asgi:application",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log_path.open("wb"),

@@ -17,8 +17,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _var(tmp_path, settings, monkeypatch):
     settings.VAR_DIR = tmp_path
-    for name in ("ACS_ADMIN_USERNAME", "ACS_ADMIN_PASSWORD", "ACS_DEMO_CPE_USERNAME",
-                 "ACS_DEMO_CPE_PASSWORD", "ACS_DEMO_CPE_AUTH"):
+    for name in (
+        "ACS_ADMIN_USERNAME",
+        "ACS_ADMIN_PASSWORD",
+        "ACS_DEMO_CPE_USERNAME",
+        "ACS_DEMO_CPE_PASSWORD",
+        "ACS_DEMO_CPE_AUTH",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
