@@ -392,3 +392,93 @@ def test_forwarded_headers_ignored_from_untrusted_peers(cpe):
     cpe.authorization = basic("cpe", "cpe-secret")
     cpe.post(inform_body("SN1"), HTTP_X_FORWARDED_FOR="10.9.9.9")
     assert Device.objects.get().sessions.get().remote_address == "198.51.100.7"
+
+
+@pytest.mark.parametrize("content_type", ["text/xml", "text/html", "", "application/octet-stream"])
+@pytest.mark.parametrize(
+    "soapaction", [None, "", '""', "cwmp:Inform", '"urn:dslforum-org:cwmp-1-0#Inform"']
+)
+def test_headers_seen_in_the_field_do_not_matter(tenant, content_type, soapaction):
+    client = Client()
+    extra = {"HTTP_AUTHORIZATION": basic("cpe", "cpe-secret"), "REMOTE_ADDR": "198.51.100.1"}
+    if soapaction is not None:
+        extra["HTTP_SOAPACTION"] = soapaction
+    first = client.post("/cwmp/isp/", data=inform_body("SN1"), content_type=content_type, **extra)
+    assert first.status_code == 200
+    last = client.post("/cwmp/isp/", data=b"", content_type=content_type, **extra)
+    assert last.status_code == 204
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [
+        b"",
+        b"  \r\n\t ",
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body/></soap:Envelope>',
+        b'<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/">'
+        b"<SOAP-ENV:Header/><SOAP-ENV:Body></SOAP-ENV:Body></SOAP-ENV:Envelope>",
+    ],
+    ids=["empty", "whitespace", "empty-envelope", "empty-envelope-header"],
+)
+def test_forms_of_the_empty_post(cpe, empty):
+    cpe.inform(inform_body("SN1"))
+    assert cpe.post(empty).status_code == 204
+
+
+RAW_INFORM = """<?xml version="1.0" encoding="UTF-8"?>
+<{p}:Envelope xmlns:{p}="http://schemas.xmlsoap.org/soap/envelope/"
+    xmlns:SOAP-ENC="http://schemas.xmlsoap.org/soap/encoding/"
+    xmlns:xsd="http://www.w3.org/2001/XMLSchema"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xmlns:cwmp="urn:dslforum-org:cwmp-1-3">
+  {header}
+  <{p}:Body>
+    <cwmp:Inform>
+      <DeviceId>
+        <Manufacturer>ZTE</Manufacturer>
+        <OUI>C0B101</OUI>
+        <ProductClass>ZXHN H199A</ProductClass>
+        <SerialNumber>ZTEYH86LCN10105</SerialNumber>
+      </DeviceId>
+      <Event SOAP-ENC:arrayType="cwmp:EventStruct[7]">
+        <EventStruct><EventCode>1 Boot</EventCode><CommandKey></CommandKey></EventStruct>
+        <EventStruct><EventCode>X 00259E Vendor</EventCode><CommandKey/></EventStruct>
+      </Event>
+      <MaxEnvelopes>1</MaxEnvelopes>
+      <CurrentTime>2024-01-02T03:04:05.123456</CurrentTime>
+      <RetryCount>0</RetryCount>
+      <ParameterList SOAP-ENC:arrayType="cwmp:ParameterValueStruct[1]">
+        <ParameterValueStruct>
+          <Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name>
+          <Value>V9.0</Value>
+        </ParameterValueStruct>
+        <ParameterValueStruct>
+          <Name>InternetGatewayDevice.ManagementServer.PeriodicInformEnable</Name>
+          <Value xsi:type="xsd:boolean">true</Value>
+        </ParameterValueStruct>
+      </ParameterList>
+    </cwmp:Inform>
+  </{p}:Body>
+</{p}:Envelope>"""
+
+
+@pytest.mark.parametrize("prefix", ["SOAP-ENV", "soap_env", "soapenv", "soap"])
+@pytest.mark.parametrize("with_header", [True, False])
+def test_raw_field_inform_variants(cpe, prefix, with_header):
+    header = (
+        f'<{prefix}:Header><cwmp:ID {prefix}:mustUnderstand="1">7</cwmp:ID></{prefix}:Header>'
+        if with_header
+        else ""
+    )
+    body = RAW_INFORM.format(p=prefix, header=header).encode()
+    response = cpe.inform(body)
+    assert response.status_code == 200
+    assert b'xmlns:cwmp="urn:dslforum-org:cwmp-1-3"' in response.content
+    envelope = codec.parse(response.content)
+    assert envelope.id == ("7" if with_header else None)
+    assert cpe.post(b"").status_code == 204
+    device = Device.objects.get()
+    assert device.device_id == "C0B101-ZXHN%20H199A-ZTEYH86LCN10105"
+    assert device.software_version == "V9.0"
+    assert SessionLog.objects.get().events == ["1 BOOT", "X 00259E Vendor"]
+    assert Parameter.objects.get(path__endswith="PeriodicInformEnable").type == "xsd:boolean"
