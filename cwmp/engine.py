@@ -112,6 +112,9 @@ class SessionState:
     cpe_done: bool = False
     faults: int = 0
     log_pk: int | None = None
+    # Whether the device may have tasks, and the RPCs it told us it lacks.
+    has_tasks: bool = False
+    unsupported: list[str] = field(default_factory=list)
     ended: bool = False
     outcome: str = "open"
     detail: str = ""

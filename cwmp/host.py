@@ -15,6 +15,7 @@ from cwmp import messages as m
 from cwmp.engine import SessionState
 from devices import services as device_services
 from devices.models import Device
+from provisioning import services as task_services
 from tenants.models import Tenant
 
 
@@ -68,6 +69,8 @@ class DjangoHost:
         self.device = device
         state.device_pk = device.pk
         state.log_pk = log.pk
+        state.has_tasks = device.has_tasks
+        state.unsupported = list(device.unsupported_methods)
         return None
 
     # -- CPE requests (TR-069 A.3.2) -----------------------------------------
@@ -81,6 +84,18 @@ class DjangoHost:
             "now": now,
         }
         if isinstance(request, m.TransferComplete):
+            task_services.transfer_completed(
+                device_pk=state.device_pk,
+                tenant_id=state.tenant_id,
+                command_key=request.command_key,
+                fault_code=request.fault_struct.fault_code,
+                fault_string=request.fault_struct.fault_string,
+                session_id=state.sid,
+                result={
+                    "transfer_started": _dt(request.start_time),
+                    "transfer_completed": _dt(request.complete_time),
+                },
+            )
             device_services.cpe_request_record(
                 method="TransferComplete",
                 command_key=request.command_key,
@@ -123,6 +138,17 @@ class DjangoHost:
             return m.RequestDownloadResponse()
         if isinstance(request, (m.DUStateChangeComplete, m.AutonomousDUStateChangeComplete)):
             name = type(request).__name__
+            if isinstance(request, m.DUStateChangeComplete):
+                failed = next((r.fault for r in request.results if r.fault.fault_code), None)
+                task_services.transfer_completed(
+                    device_pk=state.device_pk,
+                    tenant_id=state.tenant_id,
+                    command_key=request.command_key,
+                    fault_code=failed.fault_code if failed else 0,
+                    fault_string=failed.fault_string if failed else "",
+                    session_id=state.sid,
+                    result={"results": [_op_result(r) for r in request.results]},
+                )
             device_services.cpe_request_record(
                 method=name,
                 command_key=getattr(request, "command_key", ""),
@@ -145,12 +171,31 @@ class DjangoHost:
             return m.KickedResponse(next_url=request.next)
         return m.Fault(fault_code=8000, fault_string=f"{type(request).__name__} not supported")
 
-    # -- ACS requests (tasks come with the tasks issue) ----------------------
+    # -- ACS requests: the device's tasks -----------------------------------
     def next_request(self, state: SessionState) -> tuple[Any, Any] | None:
-        return None
+        if not state.has_tasks or state.device_pk is None:
+            return None  # the periodic session of a device with nothing to do
+        nxt = task_services.session_next_rpc(
+            device_pk=state.device_pk,
+            tenant_id=state.tenant_id,
+            session_id=state.sid,
+            unsupported=state.unsupported,
+        )
+        if nxt is None:
+            state.has_tasks = False
+        return nxt
 
     def on_response(self, state: SessionState, ref: Any, response: Any) -> None:
-        return None
+        assert state.device_pk is not None
+        if isinstance(response, m.Fault) and response.fault_code == 9000 and ref:
+            state.unsupported.append(ref.get("method", ""))
+        task_services.session_rpc_answered(
+            ref=ref or {},
+            response=response,
+            device_pk=state.device_pk,
+            tenant_id=state.tenant_id,
+            session_id=state.sid,
+        )
 
 
 def _op_result(result: Any) -> dict[str, Any]:

@@ -51,6 +51,13 @@ class Device(models.Model):
     # Digest of the last Inform's ParameterList: a periodic Inform that
     # carries the same values is recognised without reading the parameters.
     inform_digest = models.CharField(max_length=32, blank=True)
+    # A hint, set when a task is queued and cleared by the session that
+    # finds none left: a periodic session of a device with nothing to do
+    # never reads the task table.
+    has_tasks = models.BooleanField(default=False)
+    # RPC methods the device answered 9000 (not supported) to: learned, and
+    # respected by later tasks (TR-069 A.5.1).
+    unsupported_methods = models.JSONField(default=list, blank=True)
 
     created = models.DateTimeField(auto_now_add=True)
 

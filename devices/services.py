@@ -270,3 +270,92 @@ def cpe_request_record(
         payload=payload,
         received=now,
     )
+
+
+# -- parameter tree writes (RPC results) ------------------------------------
+
+
+def parameters_write_values(
+    *, device_pk: int, values: Sequence[tuple[str, str, str]], now: datetime
+) -> int:
+    """Upsert leaf values (path, value, type) reported by the device, in one statement."""
+    rows = [
+        Parameter(device_id=device_pk, path=path, value=value, type=type_ or "", updated=now)
+        for path, value, type_ in values
+        if path
+    ]
+    if rows:
+        Parameter.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["device", "path"],
+            update_fields=["value", "type", "updated"],
+        )
+    return len(rows)
+
+
+def parameters_write_names(
+    *, device_pk: int, names: Sequence[tuple[str, bool]], now: datetime
+) -> int:
+    """Record what GetParameterNames reported: paths, objects (trailing dot), writability."""
+    rows = [
+        Parameter(
+            device_id=device_pk,
+            path=name,
+            is_object=name.endswith("."),
+            writable=writable,
+            updated=now,
+        )
+        for name, writable in names
+        if name
+    ]
+    if rows:
+        Parameter.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["device", "path"],
+            update_fields=["is_object", "writable", "updated"],
+        )
+    return len(rows)
+
+
+def parameters_write_attributes(
+    *, device_pk: int, attributes: Sequence[tuple[str, int, str]], now: datetime
+) -> int:
+    """Record notification and access list per path (GetParameterAttributes)."""
+    rows = [
+        Parameter(
+            device_id=device_pk,
+            path=path,
+            notification=notification,
+            access_list=access,
+            updated=now,
+        )
+        for path, notification, access in attributes
+        if path
+    ]
+    if rows:
+        Parameter.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["device", "path"],
+            update_fields=["notification", "access_list", "updated"],
+        )
+    return len(rows)
+
+
+def parameters_delete_subtree(*, device_pk: int, prefix: str) -> int:
+    """Forget an object instance and everything below it (DeleteObject)."""
+    if not prefix.endswith("."):
+        prefix += "."
+    deleted, _ = Parameter.objects.filter(device_id=device_pk, path__startswith=prefix).delete()
+    return deleted
+
+
+def device_learn_unsupported(*, device_pk: int, method: str) -> None:
+    """Remember that the device answered 9000 to ``method``, so it is not asked again."""
+    device = Device.objects.only("unsupported_methods").get(pk=device_pk)
+    if method not in device.unsupported_methods:
+        Device.objects.filter(pk=device_pk).update(
+            unsupported_methods=[*device.unsupported_methods, method]
+        )

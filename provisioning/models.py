@@ -1,1 +1,99 @@
-"""Profiles, tasks, files and campaigns: the desired state of devices (tasks issue)."""
+"""Tasks and faults: what staff, the API, profiles and campaigns ask of devices."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from devices.models import Device
+from tenants.models import Tenant
+from tenants.querysets import TenantScopedManager
+
+
+class TaskState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAULT = "fault", "Fault"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+OPEN_STATES = (TaskState.QUEUED, TaskState.RUNNING)
+
+
+class Task(models.Model):
+    """One RPC, or a composite action, for one device.
+
+    A task for an offline device waits in ``queued`` until the device's next
+    session; it is never dropped. ``running`` means an RPC of it is out in a
+    session; if that session breaks, the next session sends it again once
+    (``attempts`` counts), so nothing is lost and nothing is done twice by
+    the ACS's own doing.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="tasks")
+    type = models.CharField(max_length=40)
+    args = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=TaskState.choices, default=TaskState.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="Back-off after a fault")
+    expires = models.DateTimeField(null=True, blank=True)
+    # Composite tasks keep their cursor here between RPCs and sessions.
+    progress = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    fault_code = models.PositiveIntegerField(null=True, blank=True)
+    fault_string = models.CharField(max_length=256, blank=True)
+    command_key = models.CharField(max_length=32, blank=True)
+    session_id = models.CharField(max_length=32, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_via = models.CharField(max_length=20, blank=True, help_text="cli, api, portal, …")
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedManager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["device", "state", "id"], name="task_device_state"),
+            models.Index(fields=["tenant", "state"], name="task_tenant_state"),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.pk} for {self.device_id} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+class Fault(models.Model):
+    """A fault a CPE answered, kept per device and per task (TR-069 A.5.1)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="faults")
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="faults"
+    )
+    method = models.CharField(max_length=40)
+    code = models.PositiveIntegerField()
+    string = models.CharField(max_length=256, blank=True)
+    # SetParameterValuesFault entries: [{"parameter", "code", "string"}].
+    detail = models.JSONField(default=list, blank=True)
+    session_id = models.CharField(max_length=32, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "-created"], name="fault_device_created")]
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.string} ({self.method} on {self.device_id})"

@@ -1,0 +1,323 @@
+"""Task lifecycle: queue, run in a session, finish, retry, cancel.
+
+The session side (``session_next_rpc``, ``session_rpc_answered``,
+``transfer_completed``) is called by the CWMP host under the device's
+session lock, so two sessions never run one device's tasks at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from cwmp import messages as m
+from devices import services as device_services
+from devices.models import Device, Parameter
+from provisioning.models import OPEN_STATES, Fault, Task, TaskState
+from provisioning.tasktypes import TASK_TYPES, Context, InvalidTask
+
+log = logging.getLogger("acsportal.tasks")
+
+# CPE faults worth trying again later (A.5.1): the device was busy or short
+# of something; invalid arguments, unknown names and the like never heal.
+RETRYABLE_FAULTS = frozenset(
+    {8002, 8005, 9001, 9002, 9004, 9010, 9011, 9012, 9014, 9015, 9016, 9017, 9018, 9019, 9020}
+)
+BACKOFF_SECONDS = (30, 120, 600, 3600)
+# A task that was out in a session the CPE abandoned is sent once more.
+RESEND_LIMIT = 1
+
+
+@transaction.atomic
+def task_enqueue(
+    *,
+    device: Device,
+    type: str,
+    args: dict[str, Any] | None = None,
+    requested_by: Any = None,
+    via: str = "",
+    expires: datetime | None = None,
+    max_attempts: int = 3,
+) -> Task:
+    """Validate and queue a task; the device runs it at its next session."""
+    task_type = TASK_TYPES.get(type)
+    if task_type is None:
+        raise InvalidTask(f"unknown task type {type!r}; one of: {', '.join(sorted(TASK_TYPES))}")
+    args = dict(args or {})
+    command_key = str(args.pop("command_key", "") or "")[:32] or f"acs-{secrets.token_hex(6)}"
+    clean = task_type.validate(args)
+    task = Task.objects.create(
+        tenant_id=device.tenant_id,
+        device=device,
+        type=type,
+        args=clean,
+        command_key=command_key,
+        requested_by=requested_by if getattr(requested_by, "pk", None) else None,
+        requested_via=via,
+        expires=expires,
+        max_attempts=max_attempts,
+    )
+    Device.objects.filter(pk=device.pk).update(has_tasks=True)
+    return task
+
+
+@transaction.atomic
+def task_cancel(*, task: Task) -> Task:
+    """Cancel a queued task (one already out in a session cannot be recalled)."""
+    updated = Task.objects.filter(pk=task.pk, state=TaskState.QUEUED).update(
+        state=TaskState.CANCELLED, finished=timezone.now()
+    )
+    task.refresh_from_db()
+    if not updated and task.state == TaskState.RUNNING:
+        raise InvalidTask("the task is running in a session and cannot be cancelled")
+    return task
+
+
+@transaction.atomic
+def task_retry(*, task: Task) -> Task:
+    """Queue a finished (fault, cancelled, expired) task again, with fresh attempts."""
+    if task.is_open:
+        raise InvalidTask("the task is still queued or running")
+    Task.objects.filter(pk=task.pk).update(
+        state=TaskState.QUEUED,
+        attempts=0,
+        not_before=None,
+        progress={},
+        fault_code=None,
+        fault_string="",
+        finished=None,
+        session_id="",
+    )
+    Device.objects.filter(pk=task.device_id).update(has_tasks=True)
+    task.refresh_from_db()
+    return task
+
+
+def task_wait(*, task_pk: int, timeout: float, poll: float = 0.2) -> Task:
+    """Block until the task leaves queued/running or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        task = Task.objects.get(pk=task_pk)
+        if not task.is_open or time.monotonic() >= deadline:
+            return task
+        time.sleep(poll)
+
+
+# -- the session side ---------------------------------------------------------
+
+
+def _finish(task: Task, state: str, now: datetime, **fields: Any) -> None:
+    task.state = state
+    task.finished = now
+    for key, value in fields.items():
+        setattr(task, key, value)
+    task.save()
+
+
+def _record_fault(
+    task: Task | None, device_pk: int, tenant_id: int, method: str, fault: m.Fault, session_id: str
+) -> None:
+    Fault.objects.create(
+        tenant_id=tenant_id,
+        device_id=device_pk,
+        task=task,
+        method=method,
+        code=fault.fault_code,
+        string=fault.fault_string[:256],
+        detail=[
+            {"parameter": f.parameter_name, "code": f.fault_code, "string": f.fault_string}
+            for f in fault.set_parameter_values_fault
+        ],
+        session_id=session_id,
+    )
+
+
+def _types_for(device_pk: int, task: Task) -> dict[str, str]:
+    if task.type not in ("set_parameter_values", "set_and_verify"):
+        return {}
+    paths = [p for p, _, _ in task.args.get("values", [])]
+    return {
+        path: type_
+        for path, type_ in Parameter.objects.filter(device_id=device_pk, path__in=paths)
+        .exclude(type="")
+        .values_list("path", "type")
+    }
+
+
+def session_next_rpc(
+    *,
+    device_pk: int,
+    tenant_id: int,
+    session_id: str,
+    unsupported: list[str],
+    now: datetime | None = None,
+) -> tuple[Any, dict[str, Any]] | None:
+    """The next RPC for this session and a reference to match its answer, or None."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        for task in Task.objects.filter(device_id=device_pk, state__in=OPEN_STATES).order_by("id"):
+            task_type = TASK_TYPES.get(task.type)
+            if task.expires and task.expires <= now:
+                _finish(
+                    task, TaskState.EXPIRED, now, fault_string="expired before the device ran it"
+                )
+                continue
+            if task.not_before and task.not_before > now:
+                continue
+            if task.state == TaskState.RUNNING:
+                if task.progress.get("waiting"):
+                    continue  # for TransferComplete / DUStateChangeComplete
+                if task.session_id != session_id:
+                    # It was out when a session broke: send it once more.
+                    resent = task.progress.get("resent", 0)
+                    if resent >= RESEND_LIMIT:
+                        _finish(
+                            task,
+                            TaskState.FAULT,
+                            now,
+                            fault_code=8002,
+                            fault_string="no answer from the device in two sessions",
+                        )
+                        continue
+                    task.progress["resent"] = resent + 1
+            if task_type is None:
+                _finish(
+                    task,
+                    TaskState.FAULT,
+                    now,
+                    fault_code=8000,
+                    fault_string=f"unknown task type {task.type}",
+                )
+                continue
+            ctx = Context(device_pk=device_pk, now=now, types=_types_for(device_pk, task))
+            try:
+                message = task_type.build(
+                    task.args, task.progress, ctx, command_key=task.command_key
+                )
+            except InvalidTask as exc:
+                _finish(task, TaskState.FAULT, now, fault_code=9003, fault_string=str(exc)[:256])
+                continue
+            method = type(message).__name__
+            if method in unsupported:
+                _finish(
+                    task,
+                    TaskState.FAULT,
+                    now,
+                    fault_code=9000,
+                    fault_string=f"the device does not support {method}",
+                )
+                continue
+            if task.state == TaskState.QUEUED:
+                task.attempts += 1
+                task.started = task.started or now
+            task.state = TaskState.RUNNING
+            task.session_id = session_id
+            task.save(update_fields=["state", "session_id", "attempts", "started", "progress"])
+            return message, {"task": task.pk, "method": method}
+        # Nothing left to send: drop the hint unless a task is still open.
+        open_tasks = Task.objects.filter(device_id=OuterRef("pk"), state__in=OPEN_STATES)
+        Device.objects.filter(pk=device_pk).exclude(Exists(open_tasks)).update(has_tasks=False)
+    return None
+
+
+def session_rpc_answered(
+    *,
+    ref: dict[str, Any],
+    response: Any,
+    device_pk: int,
+    tenant_id: int,
+    session_id: str,
+    now: datetime | None = None,
+) -> Task | None:
+    """Apply the CPE's answer (a response or a Fault) to the task that asked."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        task = (
+            Task.objects.select_for_update().filter(pk=ref.get("task"), device_id=device_pk).first()
+        )
+        method = ref.get("method", "")
+        if isinstance(response, m.Fault):
+            _record_fault(task, device_pk, tenant_id, method, response, session_id)
+        if task is None or not task.is_open:
+            return task
+        task_type = TASK_TYPES[task.type]
+        if isinstance(response, m.Fault):
+            _apply_fault(task, task_type, response, method, device_pk, now)
+            return task
+        ctx = Context(device_pk=device_pk, now=now, types=_types_for(device_pk, task))
+        outcome = task_type.complete(task.args, task.progress, response, ctx)
+        task.result = {**task.result, **outcome.result}
+        if outcome.status == "done":
+            _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+        else:
+            if outcome.status == "waiting":
+                task.progress["waiting"] = True
+            task.save(update_fields=["progress", "result"])
+        return task
+
+
+def _apply_fault(
+    task: Task, task_type: Any, fault: m.Fault, method: str, device_pk: int, now: datetime
+) -> None:
+    task.fault_code, task.fault_string = fault.fault_code, fault.fault_string[:256]
+    if fault.fault_code == 9000:
+        # Method not supported: learned for the device, never retried.
+        device_services.device_learn_unsupported(device_pk=device_pk, method=method)
+        _finish(task, TaskState.FAULT, now)
+        return
+    if hasattr(task_type, "on_fault") and task_type.on_fault(task.args, task.progress, fault):
+        task.save(update_fields=["progress", "fault_code", "fault_string"])
+        return
+    if fault.fault_code in RETRYABLE_FAULTS and task.attempts < task.max_attempts:
+        delay = BACKOFF_SECONDS[min(task.attempts - 1, len(BACKOFF_SECONDS) - 1)]
+        task.state = TaskState.QUEUED
+        task.not_before = now + timedelta(seconds=delay)
+        task.progress = {}
+        task.save()
+        return
+    _finish(task, TaskState.FAULT, now)
+
+
+def transfer_completed(
+    *,
+    device_pk: int,
+    tenant_id: int,
+    command_key: str,
+    fault_code: int,
+    fault_string: str,
+    session_id: str,
+    result: dict[str, Any],
+    now: datetime | None = None,
+) -> Task | None:
+    """Finish the transfer task a TransferComplete names by CommandKey (TR-069 A.3.3.2).
+
+    Matched whatever session it arrives in, with or without the
+    ``7 TRANSFER COMPLETE`` event: CPEs that reboot mid-session send it later.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        task = (
+            Task.objects.select_for_update()
+            .filter(device_id=device_pk, command_key=command_key, state__in=OPEN_STATES)
+            .order_by("-id")
+            .first()
+        )
+        if task is None or not TASK_TYPES[task.type].waits_for_transfer:
+            return None
+        task.result = {**task.result, **result}
+        if fault_code:
+            fault = m.Fault(fault_code=fault_code, fault_string=fault_string)
+            _record_fault(task, device_pk, tenant_id, "TransferComplete", fault, session_id)
+            _finish(
+                task, TaskState.FAULT, now, fault_code=fault_code, fault_string=fault_string[:256]
+            )
+        else:
+            _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+        return task
