@@ -159,6 +159,10 @@ STATIC_ROOT.mkdir(exist_ok=True)
 # collectstatic step.
 WHITENOISE_USE_FINDERS = True
 
+# Uploaded and served files (firmware, configuration backups).
+MEDIA_ROOT = Path(env.str("ACS_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "/media-not-served/"  # files are only served through authenticated views
+
 # --- CWMP -------------------------------------------------------------------
 # Largest request body accepted from a CPE (after gzip decoding): an Inform or
 # a GetParameterValuesResponse of a big tree fits well inside it.

@@ -97,3 +97,80 @@ class Fault(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.string} ({self.method} on {self.device_id})"
+
+
+class FileType(models.TextChoices):
+    """TR-069 A.3.2.8 FileType values the ACS serves or receives."""
+
+    FIRMWARE = "1 Firmware Upgrade Image"
+    WEB_CONTENT = "2 Web Content"
+    VENDOR_CONFIG = "3 Vendor Configuration File"
+    TONE = "4 Tone File"
+    RINGER = "5 Ringer File"
+    VENDOR_LOG = "4 Vendor Log File"  # Upload FileType (A.4.1.5)
+
+
+def _file_path(instance: File, filename: str) -> str:
+    return f"files/{instance.tenant_id}/{instance.token}"
+
+
+class File(models.Model):
+    """A firmware image or configuration file of a tenant, or one a device uploaded.
+
+    Served to CPEs only through authenticated URLs (device credentials, or a
+    signed expiring link per task), never publicly.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=200)
+    file_type = models.CharField(max_length=64)
+    version = models.CharField(max_length=64, blank=True)
+    # Applicability; blank matches any.
+    oui = models.CharField(max_length=6, blank=True)
+    product_class = models.CharField(max_length=64, blank=True)
+    content = models.FileField(upload_to=_file_path, max_length=300)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    md5 = models.CharField(max_length=32, blank=True)
+    # An unguessable name for URLs and storage.
+    token = models.CharField(max_length=32, unique=True)
+    # Set for files a device uploaded (configuration backups, logs).
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads"
+    )
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = TenantScopedManager()
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["tenant", "file_type"], name="file_tenant_type")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.file_type} {self.version})".strip()
+
+
+class FileFetch(models.Model):
+    """One request for a file by a device: the file server's own log.
+
+    A CPE that answers Download with Status 0 but never fetched the file
+    shows here as no complete fetch, and the task is flagged unconfirmed.
+    """
+
+    file = models.ForeignKey(File, on_delete=models.CASCADE, related_name="fetches")
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="fetches")
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    remote_address = models.GenericIPAddressField(null=True, blank=True)
+    range = models.CharField(max_length=100, blank=True)
+    status = models.PositiveSmallIntegerField()
+    bytes_sent = models.PositiveBigIntegerField(default=0)
+    complete = models.BooleanField(default=False)
+    started = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started"]
