@@ -5,5 +5,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("cwmp/", include("cwmp.urls")),
+    path("files/", include("provisioning.urls")),
     path("admin/", admin.site.urls),
 ]

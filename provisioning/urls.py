@@ -1,0 +1,3 @@
+# Placeholder until the file server lands (being written now).
+app_name = "files"
+urlpatterns: list = []
