@@ -115,6 +115,7 @@ class SessionState:
     # Whether the device may have tasks, and the RPCs it told us it lacks.
     has_tasks: bool = False
     unsupported: list[str] = field(default_factory=list)
+    data_model: str = ""
     ended: bool = False
     outcome: str = "open"
     detail: str = ""

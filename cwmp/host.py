@@ -71,6 +71,9 @@ class DjangoHost:
         state.log_pk = log.pk
         state.has_tasks = device.has_tasks
         state.unsupported = list(device.unsupported_methods)
+        state.data_model = device.data_model
+        if state.has_tasks and "8 DIAGNOSTICS COMPLETE" in state.events:
+            task_services.diagnostics_completed(device_pk=device.pk)
         return None
 
     # -- CPE requests (TR-069 A.3.2) -----------------------------------------
@@ -180,6 +183,7 @@ class DjangoHost:
             tenant_id=state.tenant_id,
             session_id=state.sid,
             unsupported=state.unsupported,
+            root=state.data_model,
         )
         if nxt is None:
             state.has_tasks = False
@@ -195,6 +199,7 @@ class DjangoHost:
             device_pk=state.device_pk,
             tenant_id=state.tenant_id,
             session_id=state.sid,
+            root=state.data_model,
         )
 
 

@@ -138,7 +138,9 @@ class File(models.Model):
     device = models.ForeignKey(
         Device, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads"
     )
-    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -162,8 +164,12 @@ class FileFetch(models.Model):
     """
 
     file = models.ForeignKey(File, on_delete=models.CASCADE, related_name="fetches")
-    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="fetches")
-    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="fetches"
+    )
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     remote_address = models.GenericIPAddressField(null=True, blank=True)
     range = models.CharField(max_length=100, blank=True)
     status = models.PositiveSmallIntegerField()

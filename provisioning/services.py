@@ -157,6 +157,7 @@ def session_next_rpc(
     tenant_id: int,
     session_id: str,
     unsupported: list[str],
+    root: str = "",
     now: datetime | None = None,
 ) -> tuple[Any, dict[str, Any]] | None:
     """The next RPC for this session and a reference to match its answer, or None."""
@@ -196,7 +197,9 @@ def session_next_rpc(
                     fault_string=f"unknown task type {task.type}",
                 )
                 continue
-            ctx = Context(device_pk=device_pk, now=now, types=_types_for(device_pk, task))
+            ctx = Context(
+                device_pk=device_pk, now=now, types=_types_for(device_pk, task), root=root
+            )
             try:
                 message = task_type.build(
                     task.args, task.progress, ctx, command_key=task.command_key
@@ -234,6 +237,7 @@ def session_rpc_answered(
     device_pk: int,
     tenant_id: int,
     session_id: str,
+    root: str = "",
     now: datetime | None = None,
 ) -> Task | None:
     """Apply the CPE's answer (a response or a Fault) to the task that asked."""
@@ -251,11 +255,14 @@ def session_rpc_answered(
         if isinstance(response, m.Fault):
             _apply_fault(task, task_type, response, method, device_pk, now)
             return task
-        ctx = Context(device_pk=device_pk, now=now, types=_types_for(device_pk, task))
+        ctx = Context(device_pk=device_pk, now=now, types=_types_for(device_pk, task), root=root)
         outcome = task_type.complete(task.args, task.progress, response, ctx)
         task.result = {**task.result, **outcome.result}
         if outcome.status == "done":
             _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+        elif outcome.status == "error":
+            reason = task.result.get("diagnostics_state") or "the device reported an error"
+            _finish(task, TaskState.FAULT, now, fault_string=str(reason)[:256])
         else:
             if outcome.status == "waiting":
                 task.progress["waiting"] = True
@@ -321,3 +328,17 @@ def transfer_completed(
         else:
             _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
         return task
+
+
+def diagnostics_completed(*, device_pk: int) -> int:
+    """``8 DIAGNOSTICS COMPLETE`` arrived: diagnostics tasks may read their results now."""
+    count = 0
+    with transaction.atomic():
+        for task in Task.objects.select_for_update().filter(
+            device_id=device_pk, state=TaskState.RUNNING
+        ):
+            if task.progress.get("diagnostics") and task.progress.get("waiting"):
+                task.progress.update(waiting=False, phase="read")
+                task.save(update_fields=["progress"])
+                count += 1
+    return count

@@ -34,7 +34,9 @@ class InvalidTask(ValueError):
 class Outcome:
     """What an answer did to the task."""
 
-    status: str  # "done", "continue" (send the next RPC), "waiting" (the CPE reports later)
+    # "done", "error" (done, but the device reports failure), "continue" (send
+    # the next RPC), "waiting" (the CPE reports later, e.g. TransferComplete)
+    status: str
     result: dict[str, Any] = field(default_factory=dict)
 
 
@@ -45,6 +47,7 @@ class Context:
     device_pk: int
     now: datetime
     types: dict[str, str] = field(default_factory=dict)  # known path -> xsd type
+    root: str = ""  # the device's data model root: InternetGatewayDevice or Device
 
 
 def _str_list(value: Any, what: str) -> list[str]:
@@ -629,28 +632,32 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-TASK_TYPES: dict[str, TaskType] = {
-    t.name: t
-    for t in (
-        GetRPCMethodsType(),
-        GetParameterNamesType(),
-        GetParameterValuesType(),
-        SetParameterValuesType(),
-        GetParameterAttributesType(),
-        SetParameterAttributesType(),
-        AddObjectType(),
-        DeleteObjectType(),
-        RebootType(),
-        FactoryResetType(),
-        DownloadType(),
-        UploadType(),
-        ScheduleInformType(),
-        ScheduleDownloadType(),
-        GetQueuedTransfersType(),
-        GetAllQueuedTransfersType(),
-        CancelTransferType(),
-        ChangeDUStateType(),
-        RefreshType(),
-        SetAndVerifyType(),
-    )
-}
+def _all_types() -> tuple[TaskType, ...]:
+    from provisioning.diagnostics import DIAGNOSTIC_TYPES
+
+    return (*_BASE_TYPES, *DIAGNOSTIC_TYPES)
+
+
+_BASE_TYPES: tuple[TaskType, ...] = (
+    GetRPCMethodsType(),
+    GetParameterNamesType(),
+    GetParameterValuesType(),
+    SetParameterValuesType(),
+    GetParameterAttributesType(),
+    SetParameterAttributesType(),
+    AddObjectType(),
+    DeleteObjectType(),
+    RebootType(),
+    FactoryResetType(),
+    DownloadType(),
+    UploadType(),
+    ScheduleInformType(),
+    ScheduleDownloadType(),
+    GetQueuedTransfersType(),
+    GetAllQueuedTransfersType(),
+    CancelTransferType(),
+    ChangeDUStateType(),
+    RefreshType(),
+    SetAndVerifyType(),
+)
+TASK_TYPES: dict[str, TaskType] = {t.name: t for t in _all_types()}
