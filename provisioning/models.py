@@ -180,3 +180,6 @@ class FileFetch(models.Model):
 
     class Meta:
         ordering = ["-started"]
+
+    def __str__(self) -> str:
+        return f"{self.file_id} -> {self.remote_address} {self.status} {self.bytes_sent}B"
