@@ -7,6 +7,7 @@ in-process cache and channel layer, and the database job queue. Setting
 Redis, which is what more than one server process needs.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -102,9 +103,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     # A file, not memory, so end-to-end tests can point the real server at it.
-    DATABASES["default"]["TEST"] = {
-        "NAME": str(VAR_DIR / "test.sqlite3"),
-    }
+    # One per test process, so concurrent runs never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("ACS_DB_CONN_MAX_AGE", 60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

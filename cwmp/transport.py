@@ -135,3 +135,60 @@ def tenant_for_slug(slug: str) -> Tenant | None:
 
 def forget_tenant(slug: str) -> None:
     _tenants.pop(slug, None)
+
+
+class ClientCertificate:
+    """A TLS client certificate the proxy verified (nginx ``$ssl_client_*``)."""
+
+    __slots__ = ("issuer", "subject")
+
+    def __init__(self, subject: str, issuer: str) -> None:
+        self.subject = subject
+        self.issuer = issuer
+
+    @property
+    def common_name(self) -> str:
+        return dn_attribute(self.subject, "CN")
+
+
+def dn_attribute(dn: str, name: str) -> str:
+    """One attribute of an RFC 2253 DN (``CN=a\\,b,O=ISP``), unescaped."""
+    parts, current, escaped = [], [], False
+    for ch in dn:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in ",+":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if sep and key.strip().upper() == name.upper():
+            return value.strip()
+    return ""
+
+
+def client_certificate(request: HttpRequest) -> ClientCertificate | None:
+    """The verified client certificate the trusted TLS proxy forwarded, if any.
+
+    nginx terminates TLS, verifies the certificate against the tenants' CAs
+    and passes ``X-SSL-Client-Verify``, ``X-SSL-Client-S-DN`` and
+    ``X-SSL-Client-I-DN``. The headers mean nothing from anyone but a proxy
+    listed in ``CWMP_TRUSTED_PROXIES``: a CPE cannot claim a certificate by
+    sending them itself.
+    """
+    address = request.META.get("REMOTE_ADDR", "") or ""
+    if not (_trusted_proxies() and _is_trusted(address)):
+        return None
+    if request.META.get("HTTP_X_SSL_CLIENT_VERIFY", "") != "SUCCESS":
+        return None
+    subject = request.META.get("HTTP_X_SSL_CLIENT_S_DN", "")
+    issuer = request.META.get("HTTP_X_SSL_CLIENT_I_DN", "")
+    if not subject or not issuer:
+        return None
+    return ClientCertificate(subject, issuer)

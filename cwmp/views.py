@@ -23,11 +23,21 @@ from cwmp import auth, codec, engine
 from cwmp import messages as m
 from cwmp.host import DjangoHost
 from cwmp.store import SessionStore, get_store
-from cwmp.transport import COOKIE_NAME, BodyError, peer, read_body, session_cookie, tenant_for_slug
+from cwmp.transport import (
+    COOKIE_NAME,
+    BodyError,
+    ClientCertificate,
+    client_certificate,
+    peer,
+    read_body,
+    session_cookie,
+    tenant_for_slug,
+)
 from devices import selectors as device_selectors
 from devices import services as device_services
 from devices.events import publish_session_event
 from devices.identity import make_device_id
+from devices.models import Device
 from tenants.models import Tenant
 
 log = logging.getLogger("acsportal.cwmp")
@@ -117,39 +127,27 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     device_id = make_device_id(ident.oui, ident.product_class, ident.serial_number)
     sid = secrets.token_urlsafe(18)
 
-    creds = auth.parse_authorization(request.META.get("HTTP_AUTHORIZATION"))
-    if creds is None:
-        return _challenge(tenant)
+    cert = client_certificate(request)
+    if cert is None and not request.META.get("HTTP_AUTHORIZATION") and (
+        tenant.allows_digest or tenant.allows_basic
+    ):
+        return _challenge(tenant)  # before any query: most first POSTs end here
     device = device_selectors.device_for_cwmp(tenant=tenant, device_id=device_id)
-
-    def ha1_for(username: str, algorithm: str) -> str | None:
-        if device is not None and device.cwmp_username and tenant.per_device_credentials:
-            # A device with its own credentials accepts only those.
-            return device.cwmp_ha1(algorithm) if username == device.cwmp_username else None
-        if tenant.cpe_username and username == tenant.cpe_username:
-            return tenant.cpe_ha1(algorithm) or None
-        return None
-
-    if isinstance(creds, auth.BasicCredentials):
-        if not tenant.allows_basic:
-            return _challenge(tenant, reason="Basic authentication not allowed")
-        verdict = _authority(tenant).verify_basic(creds, ha1_for=ha1_for)
+    if cert is not None and tenant.allows_certificate:
+        verdict_or_refusal = _certificate_verdict(tenant, cert, device_id, ident.serial_number)
+        if isinstance(verdict_or_refusal, HttpResponse):
+            return verdict_or_refusal
+        verdict = verdict_or_refusal
+    elif not (tenant.allows_digest or tenant.allows_basic):
+        log.warning("cwmp %s: %s without a client certificate, refused", tenant.slug, device_id)
+        return _text(403, "a client certificate is required")
     else:
-        if not tenant.allows_digest:
-            return _challenge(tenant, reason="Digest authentication not allowed")
-        verdict = _authority(tenant).verify(
-            creds, method="POST", ha1_for=ha1_for, tracker=store, binding=_binding(sid, conn)
+        verdict_or_refusal = _http_verdict(
+            request, tenant, store, device, device_id, sid, conn, address
         )
-    if not verdict.ok:
-        log.warning(
-            "cwmp %s: auth failed for %s user=%r from %s: %s",
-            tenant.slug,
-            device_id,
-            creds.username,
-            address,
-            verdict.reason,
-        )
-        return _challenge(tenant, stale=verdict.stale, reason="authentication failed")
+        if isinstance(verdict_or_refusal, HttpResponse):
+            return verdict_or_refusal
+        verdict = verdict_or_refusal
 
     if device is None and device_selectors.device_registered_elsewhere(
         tenant=tenant,
@@ -219,6 +217,70 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     response = _xml(reply.envelope)  # type: ignore[arg-type]
     response.set_cookie(COOKIE_NAME, sid, path=request.path, httponly=True)
     return response
+
+
+def _certificate_verdict(
+    tenant: Tenant, cert: ClientCertificate, device_id: str, serial: str
+) -> auth.Verdict | HttpResponse:
+    """A client certificate authenticates the device its CN names (device id or serial)."""
+    if cert.issuer != tenant.cpe_cert_issuer:
+        log.warning("cwmp %s: certificate of another CA (%s), refused", tenant.slug, cert.issuer)
+        return _text(403, "client certificate not issued by this tenant's CA")
+    if cert.common_name not in (device_id, serial):
+        log.warning(
+            "cwmp %s: certificate for %r used by %s, refused",
+            tenant.slug,
+            cert.common_name,
+            device_id,
+        )
+        return _text(403, "client certificate does not match the Inform's DeviceId")
+    return auth.Verdict(ok=True, username=f"cert:{cert.common_name}")
+
+
+def _http_verdict(
+    request: HttpRequest,
+    tenant: Tenant,
+    store: SessionStore,
+    device: Device | None,
+    device_id: str,
+    sid: str,
+    conn: str,
+    address: str,
+) -> auth.Verdict | HttpResponse:
+    """HTTP Digest or Basic (TR-069 3.4.4), bound to the Inform's device."""
+    creds = auth.parse_authorization(request.META.get("HTTP_AUTHORIZATION"))
+    if creds is None:
+        return _challenge(tenant)
+
+    def ha1_for(username: str, algorithm: str) -> str | None:
+        if device is not None and device.cwmp_username and tenant.per_device_credentials:
+            # A device with its own credentials accepts only those.
+            return device.cwmp_ha1(algorithm) if username == device.cwmp_username else None
+        if tenant.cpe_username and username == tenant.cpe_username:
+            return tenant.cpe_ha1(algorithm) or None
+        return None
+
+    if isinstance(creds, auth.BasicCredentials):
+        if not tenant.allows_basic:
+            return _challenge(tenant, reason="Basic authentication not allowed")
+        verdict = _authority(tenant).verify_basic(creds, ha1_for=ha1_for)
+    else:
+        if not tenant.allows_digest:
+            return _challenge(tenant, reason="Digest authentication not allowed")
+        verdict = _authority(tenant).verify(
+            creds, method="POST", ha1_for=ha1_for, tracker=store, binding=_binding(sid, conn)
+        )
+    if not verdict.ok:
+        log.warning(
+            "cwmp %s: auth failed for %s user=%r from %s: %s",
+            tenant.slug,
+            device_id,
+            creds.username,
+            address,
+            verdict.reason,
+        )
+        return _challenge(tenant, stale=verdict.stale, reason="authentication failed")
+    return verdict
 
 
 def _take_over(

@@ -17,6 +17,17 @@ class CpeAuth(models.TextChoices):
     DIGEST_BASIC = "digest,basic", "Digest or Basic"
 
 
+CPE_AUTH_METHODS = ("digest", "basic", "certificate")
+
+
+def validate_auth_methods(value: str) -> None:
+    methods = [m.strip() for m in value.split(",") if m.strip()]
+    if not methods or any(m not in CPE_AUTH_METHODS for m in methods):
+        raise ValidationError(
+            f"a comma-separated list of {', '.join(CPE_AUTH_METHODS)}, not {value!r}"
+        )
+
+
 def validate_networks(value: str) -> None:
     for line in value.split():
         try:
@@ -45,8 +56,16 @@ class Tenant(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     # CPE-facing settings (TR-069 3.4.4 authentication).
+    # Any of digest, basic, certificate (TLS client certificate verified by
+    # the proxy in front: TR-069 3.4.4 allows it in place of HTTP auth).
     cpe_auth_methods = models.CharField(
-        max_length=20, choices=CpeAuth.choices, default=CpeAuth.DIGEST_BASIC
+        max_length=40, default=CpeAuth.DIGEST_BASIC, validators=[validate_auth_methods]
+    )
+    cpe_cert_issuer = models.CharField(
+        max_length=512,
+        blank=True,
+        help_text="Issuer DN (RFC 2253, as the proxy reports it) of the CA whose client "
+        "certificates identify this tenant's CPEs.",
     )
     # Fixed when the tenant is created: stored HA1 values depend on it.
     cpe_realm = models.CharField(max_length=100, blank=True)
@@ -88,6 +107,10 @@ class Tenant(models.Model):
     @property
     def allows_basic(self) -> bool:
         return "basic" in self.cpe_auth_methods
+
+    @property
+    def allows_certificate(self) -> bool:
+        return "certificate" in self.cpe_auth_methods and bool(self.cpe_cert_issuer)
 
     def set_cpe_credentials(self, username: str, password: str) -> None:
         """Set the tenant-wide CPE credentials (caller saves)."""

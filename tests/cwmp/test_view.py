@@ -482,3 +482,73 @@ def test_raw_field_inform_variants(cpe, prefix, with_header):
     assert device.software_version == "V9.0"
     assert SessionLog.objects.get().events == ["1 BOOT", "X 00259E Vendor"]
     assert Parameter.objects.get(path__endswith="PeriodicInformEnable").type == "xsd:boolean"
+
+
+ISSUER = "CN=ISP Lab CA,O=ISP"
+CERT_HEADERS = {
+    "HTTP_X_SSL_CLIENT_VERIFY": "SUCCESS",
+    "HTTP_X_SSL_CLIENT_I_DN": ISSUER,
+}
+
+
+@pytest.fixture
+def cert_tenant(tenant, settings):
+    settings.CWMP_TRUSTED_PROXIES = ["127.0.0.1/32"]
+    tenant.cpe_auth_methods = "certificate"
+    tenant.cpe_cert_issuer = ISSUER
+    tenant.save()
+    return tenant
+
+
+def cert_cpe(**extra):
+    cpe = ScriptedCPE(Client(), "/cwmp/isp/", address="127.0.0.1", auth="none")
+    return cpe, {
+        **CERT_HEADERS,
+        "HTTP_X_FORWARDED_FOR": "198.51.100.3",
+        "HTTP_X_CLIENT_PORT": "4444",
+        **extra,
+    }
+
+
+def test_client_certificate_authenticates_its_device(cert_tenant):
+    cpe, headers = cert_cpe(HTTP_X_SSL_CLIENT_S_DN="CN=00259E-EG8145V5-SN1,O=ISP")
+    assert cpe.post(inform_body("SN1"), **headers).status_code == 200
+    assert cpe.post(b"", **headers).status_code == 204
+    assert Device.objects.get().serial_number == "SN1"
+
+
+def test_client_certificate_by_serial_number(cert_tenant):
+    cpe, headers = cert_cpe(HTTP_X_SSL_CLIENT_S_DN="O=ISP,CN=SN1")
+    assert cpe.post(inform_body("SN1"), **headers).status_code == 200
+
+
+def test_client_certificate_of_another_device_is_refused(cert_tenant):
+    cpe, headers = cert_cpe(HTTP_X_SSL_CLIENT_S_DN="CN=SN2,O=ISP")
+    response = cpe.post(inform_body("SN1"), **headers)
+    assert response.status_code == 403
+    assert not Device.objects.exists()
+
+
+def test_client_certificate_of_another_ca_is_refused(cert_tenant):
+    cpe, headers = cert_cpe(HTTP_X_SSL_CLIENT_S_DN="CN=SN1", HTTP_X_SSL_CLIENT_I_DN="CN=Other CA")
+    assert cpe.post(inform_body("SN1"), **headers).status_code == 403
+
+
+def test_missing_certificate_is_refused_when_required(cert_tenant):
+    cpe, headers = cert_cpe(HTTP_X_SSL_CLIENT_VERIFY="NONE", HTTP_X_SSL_CLIENT_S_DN="")
+    assert cpe.post(inform_body("SN1"), **headers).status_code == 403
+
+
+def test_certificate_headers_from_an_untrusted_peer_mean_nothing(cert_tenant, settings):
+    settings.CWMP_TRUSTED_PROXIES = []
+    cpe, headers = cert_cpe(HTTP_X_SSL_CLIENT_S_DN="CN=SN1")
+    assert cpe.post(inform_body("SN1"), **headers).status_code == 403
+    assert not Device.objects.exists()
+
+
+def test_digest_still_works_beside_certificates(cert_tenant):
+    cert_tenant.cpe_auth_methods = "certificate,digest"
+    cert_tenant.save()
+    cpe = ScriptedCPE(Client(), "/cwmp/isp/", auth="digest")
+    first, last = cpe.session(inform_body("SN1"))
+    assert last.status_code == 204
