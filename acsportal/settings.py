@@ -162,6 +162,10 @@ WHITENOISE_USE_FINDERS = True
 # Uploaded and served files (firmware, configuration backups).
 MEDIA_ROOT = Path(env.str("ACS_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media-not-served/"  # files are only served through authenticated views
+# The base URL CPEs use to reach this ACS (file links, upload URLs).
+ACS_PUBLIC_URL = env.str("ACS_PUBLIC_URL", default=f"http://{ACS_HOST}:{ACS_PORT}").rstrip("/")
+ACS_MAX_FILE_BYTES = env.int("ACS_MAX_FILE_BYTES", default=512 * 1024 * 1024)
+ACS_FILE_LINK_TTL = env.int("ACS_FILE_LINK_TTL", default=86400)
 
 # --- CWMP -------------------------------------------------------------------
 # Largest request body accepted from a CPE (after gzip decoding): an Inform or

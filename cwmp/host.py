@@ -74,6 +74,10 @@ class DjangoHost:
         state.data_model = device.data_model
         if state.has_tasks and "8 DIAGNOSTICS COMPLETE" in state.events:
             task_services.diagnostics_completed(device_pk=device.pk)
+        if state.has_tasks and "1 BOOT" in state.events:
+            task_services.firmware_booted(
+                device_pk=device.pk, software_version=device.software_version
+            )
         return None
 
     # -- CPE requests (TR-069 A.3.2) -----------------------------------------
@@ -98,6 +102,7 @@ class DjangoHost:
                     "transfer_started": _dt(request.start_time),
                     "transfer_completed": _dt(request.complete_time),
                 },
+                events=state.events,
             )
             device_services.cpe_request_record(
                 method="TransferComplete",

@@ -11,6 +11,7 @@ import logging
 import secrets
 import time
 from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -151,6 +152,28 @@ def _types_for(device_pk: int, task: Task) -> dict[str, str]:
     }
 
 
+def _download_for(device_pk: int, task: Task) -> dict[str, Any] | None:
+    """Fresh Download fields (a new signed link) for a task that names one of our Files."""
+    file_id = task.args.get("file_id")
+    if task.type != "download" or not file_id:
+        return None
+    from django.conf import settings
+
+    from provisioning.files import download_args_for_file
+    from provisioning.models import File
+
+    file = File.objects.filter(pk=file_id, tenant_id=task.tenant_id).first()
+    if file is None:
+        raise InvalidTask(f"file {file_id} no longer exists")
+    device = Device.objects.get(pk=device_pk)
+    fields = download_args_for_file(file, device=device, base_url=settings.ACS_PUBLIC_URL)
+    return {
+        k: v
+        for k, v in fields.items()
+        if k in ("url", "file_size", "target_file_name", "username", "password")
+    }
+
+
 def session_next_rpc(
     *,
     device_pk: int,
@@ -198,7 +221,11 @@ def session_next_rpc(
                 )
                 continue
             ctx = Context(
-                device_pk=device_pk, now=now, types=_types_for(device_pk, task), root=root
+                device_pk=device_pk,
+                now=now,
+                types=_types_for(device_pk, task),
+                root=root,
+                download=_download_for(device_pk, task),
             )
             try:
                 message = task_type.build(
@@ -260,6 +287,8 @@ def session_rpc_answered(
         task.result = {**task.result, **outcome.result}
         if outcome.status == "done":
             _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+        elif outcome.status == "transferred":
+            _transfer_succeeded(task, device_pk=device_pk, events=(), now=now)
         elif outcome.status == "error":
             reason = task.result.get("diagnostics_state") or "the device reported an error"
             _finish(task, TaskState.FAULT, now, fault_string=str(reason)[:256])
@@ -301,6 +330,7 @@ def transfer_completed(
     fault_string: str,
     session_id: str,
     result: dict[str, Any],
+    events: Sequence[str] = (),
     now: datetime | None = None,
 ) -> Task | None:
     """Finish the transfer task a TransferComplete names by CommandKey (TR-069 A.3.3.2).
@@ -326,8 +356,87 @@ def transfer_completed(
                 task, TaskState.FAULT, now, fault_code=fault_code, fault_string=fault_string[:256]
             )
         else:
-            _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+            _transfer_succeeded(task, device_pk=device_pk, events=events, now=now)
         return task
+
+
+def _transfer_succeeded(
+    task: Task, *, device_pk: int, events: Sequence[str], now: datetime
+) -> None:
+    """A transfer the device calls successful: confirm it before calling it done.
+
+    Two checks an operator cannot do by hand for 100,000 devices: the file
+    server's own log must show the device fetched the file (some CPEs answer
+    success without downloading), and after a firmware image the device
+    must report the expected SoftwareVersion once it has booted.
+    """
+    file_id = task.args.get("file_id")
+    if file_id and not _file_was_fetched(file_id, device_pk, task.started or task.created):
+        task.result["unconfirmed"] = True
+        _finish(
+            task,
+            TaskState.FAULT,
+            now,
+            fault_code=None,
+            fault_string="the device reported success but never fetched the file",
+        )
+        return
+    expected = task.args.get("expected_version")
+    if not expected:
+        _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+        return
+    current = Device.objects.filter(pk=device_pk).values_list("software_version", flat=True).first()
+    if current == expected:
+        task.result["software_version"] = current
+        _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+    elif "1 BOOT" in events:
+        task.result["software_version"] = current
+        _finish(
+            task,
+            TaskState.FAULT,
+            now,
+            fault_code=None,
+            fault_string=f"after the download the device runs {current!r}, not {expected!r}",
+        )
+    else:
+        # Reported before the reboot that installs it: check at the next boot.
+        task.progress.update(waiting=True, verify_version=True)
+        task.save(update_fields=["progress", "result"])
+
+
+def _file_was_fetched(file_id: int, device_pk: int, since: datetime) -> bool:
+    from provisioning.files import file_fetched
+    from provisioning.models import File
+
+    file = File.objects.filter(pk=file_id).first()
+    device = Device.objects.filter(pk=device_pk).first()
+    return bool(file and device and file_fetched(file=file, device=device, since=since))
+
+
+def firmware_booted(*, device_pk: int, software_version: str, now: datetime | None = None) -> int:
+    """A ``1 BOOT`` Inform: settle downloads waiting to see their SoftwareVersion."""
+    now = now or timezone.now()
+    count = 0
+    with transaction.atomic():
+        for task in Task.objects.select_for_update().filter(
+            device_id=device_pk, state=TaskState.RUNNING
+        ):
+            if not task.progress.get("verify_version"):
+                continue
+            expected = task.args.get("expected_version")
+            task.result["software_version"] = software_version
+            if software_version == expected:
+                _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+            else:
+                _finish(
+                    task,
+                    TaskState.FAULT,
+                    now,
+                    fault_code=None,
+                    fault_string=f"after the download the device runs {software_version!r}, not {expected!r}",
+                )
+            count += 1
+    return count
 
 
 def diagnostics_completed(*, device_pk: int) -> int:

@@ -35,7 +35,8 @@ class Outcome:
     """What an answer did to the task."""
 
     # "done", "error" (done, but the device reports failure), "continue" (send
-    # the next RPC), "waiting" (the CPE reports later, e.g. TransferComplete)
+    # the next RPC), "waiting" (the CPE reports later, e.g. TransferComplete),
+    # "transferred" (a transfer the CPE says it finished at once: confirm it)
     status: str
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -48,6 +49,7 @@ class Context:
     now: datetime
     types: dict[str, str] = field(default_factory=dict)  # known path -> xsd type
     root: str = ""  # the device's data model root: InternetGatewayDevice or Device
+    download: dict[str, Any] | None = None  # fresh Download fields for a task naming a File
 
 
 def _str_list(value: Any, what: str) -> list[str]:
@@ -373,16 +375,22 @@ class DownloadType(TaskType):
     waits_for_transfer = True
 
     def validate(self, args):
-        return _transfer_args(args)
+        extra = {k: args[k] for k in ("file_id", "expected_version") if args.get(k)}
+        if "file_id" in extra:
+            # The URL is made fresh (a signed, expiring link) when the RPC is sent.
+            args = {"url": "http://placeholder/", **args}
+        return {**_transfer_args(args), **extra}
 
     def build(self, args, progress, ctx, *, command_key):
-        return m.Download(command_key=command_key, **args)
+        fields = {k: v for k, v in args.items() if k not in ("file_id", "expected_version")}
+        fields.update(ctx.download or {})
+        return m.Download(command_key=command_key, **fields)
 
     def complete(self, args, progress, response, ctx):
         # Status 0: done already; 1: the CPE will send TransferComplete later
         # (TR-069 A.3.2.8), matched by CommandKey.
         if response.status == 0:
-            return Outcome("done", {"status": 0, "completed": _iso(response.complete_time)})
+            return Outcome("transferred", {"status": 0, "completed": _iso(response.complete_time)})
         return Outcome("waiting", {"status": 1})
 
 

@@ -286,3 +286,59 @@ def test_expired_task_is_not_sent(e2e_tenant, acs_server):
     task.refresh_from_db()
     assert task.state == TaskState.EXPIRED and result.rpcs == []
     assert Task.objects.filter(state=TaskState.QUEUED).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("firmware", "expected", "state"),
+    [("V2-SIM", "V2-SIM", TaskState.DONE), ("V1-OLD", "V2-SIM", TaskState.FAULT)],
+)
+def test_firmware_version_checked_after_download(
+    e2e_tenant, acs_server, file_server, firmware, expected, state
+):
+    async def scenario():
+        cpe = cpe_for(acs_server, firmware_version=firmware)
+        await cpe.run_session(cpe.boot_events())
+        device = await asyncio.to_thread(Device.objects.get, serial_number=cpe.serial)
+        task = await asyncio.to_thread(
+            enqueue,
+            device,
+            "download",
+            url=f"{file_server}/fw.bin",
+            file_type="1 Firmware Upgrade Image",
+            expected_version=expected,
+        )
+        mark = cpe.sessions_completed
+        await cpe.run_session(["6 CONNECTION REQUEST"])
+        await cpe.wait_session(timeout=20, after=mark + 1)
+        return task
+
+    task = asyncio.run(scenario())
+    task.refresh_from_db()
+    assert task.state == state, task.fault_string
+    assert task.result["software_version"] == firmware
+
+
+def test_download_and_reboot_in_one_session(e2e_tenant, acs_server, file_server):
+    async def scenario():
+        cpe = cpe_for(acs_server)
+        await cpe.run_session(cpe.boot_events())
+        device = await asyncio.to_thread(Device.objects.get, serial_number=cpe.serial)
+        download = await asyncio.to_thread(
+            enqueue,
+            device,
+            "download",
+            url=f"{file_server}/cfg.xml",
+            file_type="3 Vendor Configuration File",
+        )
+        reboot = await asyncio.to_thread(enqueue, device, "reboot")
+        mark = cpe.sessions_completed
+        first = await cpe.run_session(["6 CONNECTION REQUEST"])
+        await cpe.wait_session(timeout=20, after=mark + 1)
+        return first, download, reboot
+
+    first, download, reboot = asyncio.run(scenario())
+    assert first.rpcs == ["Download", "Reboot"]
+    download.refresh_from_db()
+    reboot.refresh_from_db()
+    assert reboot.state == TaskState.DONE
+    assert download.state == TaskState.DONE, download.fault_string

@@ -319,3 +319,36 @@ def test_values_accepted(value, xsd, expected):
 def test_values_refused(value, xsd):
     with pytest.raises(InvalidValue):
         check_value(value, xsd)
+
+
+def test_transfer_complete_in_a_later_session_without_the_event(client):
+    from django.test import Client
+
+    from cwmp import codec
+    from tests.cwmp.cpe import ScriptedCPE, inform_body
+    from tests.factories import TenantFactory
+
+    tenant = TenantFactory(slug="isp")
+    cpe = ScriptedCPE(Client(), "/cwmp/isp/")
+    cpe.session(inform_body("SN1"))
+    device = Device.objects.get()
+    task = services.task_enqueue(
+        device=device,
+        type="download",
+        args={"url": "http://127.0.0.1/fw", "file_type": "1 Firmware Upgrade Image"},
+    )
+    cpe.inform(inform_body("SN1", ("6 CONNECTION REQUEST",)))
+    sent = codec.parse(cpe.post(b"").content)
+    assert isinstance(sent.body, m.Download)
+    reply = m.Envelope(body=m.DownloadResponse(status=1), cwmp_ns=m.CWMP_NS_1_0, id=sent.id)
+    assert cpe.post(codec.serialize(reply)).status_code == 204
+    # Two sessions later, a plain periodic Inform, then the TransferComplete.
+    cpe.session(inform_body("SN1", ("2 PERIODIC",)))
+    cpe.inform(inform_body("SN1", ("2 PERIODIC",)))
+    tc = m.TransferComplete(command_key=task.command_key)
+    response = cpe.post(codec.serialize(m.Envelope(body=tc, cwmp_ns=m.CWMP_NS_1_0, id="9")))
+    assert isinstance(codec.parse(response.content).body, m.TransferCompleteResponse)
+    assert cpe.post(b"").status_code == 204
+    task.refresh_from_db()
+    assert task.state == TaskState.DONE
+    assert tenant.pk == device.tenant_id
