@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from datetime import datetime, timedelta
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
