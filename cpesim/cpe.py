@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import gzip
 import logging
-import os
 import random
 import ssl
 import sys
@@ -22,11 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from . import rpc, transfer
 from .digest import ClientAuth
 from .httpclient import CookieJar, HttpConnection, HttpError, HttpResponse, Url
-from .model import UNKNOWN_TIME, DeviceModel, DeviceTree, validate_value
+from .model import DeviceModel, DeviceTree, validate_value
 from .quirks import Quirks, normalize_ns
 from .soap import CWMP_1_0, SoapError, array, envelope, esc, parse
 
@@ -156,9 +156,16 @@ class CpeRequest:
 class _Session:
     """Per-session state, created per session and dropped after it."""
 
-    __slots__ = ("conn", "auth", "jar", "result", "url", "follow_ups", "inform_id")
+    __slots__ = ("auth", "conn", "follow_ups", "inform_id", "informed", "jar", "result", "url")
 
-    def __init__(self, conn: HttpConnection, auth: ClientAuth, jar: CookieJar, result: SessionResult, url: Url):
+    def __init__(
+        self,
+        conn: HttpConnection,
+        auth: ClientAuth,
+        jar: CookieJar,
+        result: SessionResult,
+        url: Url,
+    ) -> None:
         self.conn = conn
         self.auth = auth
         self.jar = jar
@@ -166,6 +173,7 @@ class _Session:
         self.url = url
         self.follow_ups: list[tuple] = []
         self.inform_id = ""
+        self.informed = False
 
 
 def _fmt_serial(template: str, serial: str) -> str:
@@ -181,34 +189,34 @@ class SimulatedCPE:
     """
 
     __slots__ = (
-        "model",
-        "tree",
-        "serial",
-        "quirks",
-        "options",
-        "sessions_ok",
-        "sessions_failed",
-        "rpcs_answered",
-        "retry_count",
-        "last_result",
-        "_events",
-        "_requests",
-        "_transfers",
-        "_changed",
-        "_jar",
-        "_seq",
+        "_acs",
         "_booted",
-        "_lock",
-        "_wake",
+        "_changed",
         "_driver",
+        "_events",
+        "_history",
+        "_jar",
+        "_lock",
+        "_own_cr",
+        "_periodic",
+        "_periodic_dirty",
+        "_requests",
+        "_seq",
         "_tasks",
         "_timers",
+        "_transfers",
         "_waiters",
-        "_history",
-        "_periodic_dirty",
-        "_periodic",
-        "_own_cr",
-        "_acs",
+        "_wake",
+        "last_result",
+        "model",
+        "options",
+        "quirks",
+        "retry_count",
+        "rpcs_answered",
+        "serial",
+        "sessions_failed",
+        "sessions_ok",
+        "tree",
     )
 
     def __init__(
@@ -239,7 +247,7 @@ class SimulatedCPE:
             ms + "Username": _fmt_serial(username, self.serial),
             ms + "Password": _fmt_serial(password, self.serial),
             ms + "ConnectionRequestURL": (
-                f"http://{opts.cr_host}:{opts.cr_port or 7547}/cr/{self.serial}"
+                f"http://{opts.cr_host}:{opts.cr_port or 7547}/cr/{quote(self.serial, safe='')}"
                 if opts.cr_server is None or not opts.cr_server.started
                 else opts.cr_server.url_for(self.serial)
             ),
@@ -313,14 +321,18 @@ class SimulatedCPE:
 
     def parameter_written(self, path: str) -> None:
         """Hook after the ACS set a parameter: some change the device's own behaviour."""
-        if path.endswith(("ManagementServer.PeriodicInformInterval", "ManagementServer.PeriodicInformEnable")):
+        if path.endswith(
+            ("ManagementServer.PeriodicInformInterval", "ManagementServer.PeriodicInformEnable")
+        ):
             self._periodic_dirty = True
             if self._wake is not None:
                 self._wake.set()
 
     def connection_request_credentials(self) -> tuple[str, str]:
         ms = self.tree.root + "ManagementServer."
-        return self.tree.get_or(ms + "ConnectionRequestUsername"), self.tree.get_or(ms + "ConnectionRequestPassword")
+        return self.tree.get_or(ms + "ConnectionRequestUsername"), self.tree.get_or(
+            ms + "ConnectionRequestPassword"
+        )
 
     @property
     def connection_request_url(self) -> str:
@@ -377,12 +389,16 @@ class SimulatedCPE:
         events = list(self._events or ())
         for req in self._requests or ():
             for ev in req.events:
-                if ev not in events and (ev[0][:2] in ("M ", "X ") or all(c != ev[0] for c, _ in events)):
+                if ev not in events and (
+                    ev[0][:2] in ("M ", "X ") or all(c != ev[0] for c, _ in events)
+                ):
                     events.append(ev)
         if not events:
-            events = [(c, "") for c in (self.boot_events() if not self._booted else ["2 PERIODIC"])]
+            for code in self.boot_events() if not self._booted else ["2 PERIODIC"]:
+                self.add_event(code)  # pending until an InformResponse, like any event
+            events = list(self._events or ())
         order = {code: i for i, code in enumerate(SINGLE_EVENTS_ORDER)}
-        events.sort(key=lambda e: (order.get(e[0], 50 if e[0][:1].isdigit() else 90)))
+        events.sort(key=lambda e: order.get(e[0], 50 if e[0][:1].isdigit() else 90))
         return events
 
     def _events_delivered(self, sent: list[tuple[str, str]]) -> None:
@@ -432,7 +448,9 @@ class SimulatedCPE:
             return f"{number} {words.title()}"
         return code
 
-    def build_inform(self, events: list[tuple[str, str]], retry_count: int | None = None) -> tuple[bytes, str | None]:
+    def build_inform(
+        self, events: list[tuple[str, str]], retry_count: int | None = None
+    ) -> tuple[bytes, str | None]:
         """The Inform envelope for these events; returns (bytes, cwmp:ID)."""
         q = self.quirks
         tree = self.tree
@@ -446,7 +464,9 @@ class SimulatedCPE:
         )
         codes = list(events)
         if "vendor-event" in q:
-            codes.append((f"X {tree.get_or(info + 'ManufacturerOUI') or '000000'} VENDOR EVENT", ""))
+            codes.append(
+                (f"X {tree.get_or(info + 'ManufacturerOUI') or '000000'} VENDOR EVENT", "")
+            )
         event_items = [
             f"<EventStruct><EventCode>{esc(self._event_code(c))}</EventCode><CommandKey>{esc(k)}</CommandKey></EventStruct>"
             for c, k in codes
@@ -466,7 +486,12 @@ class SimulatedCPE:
         if "no-header" in q:
             msg_id, extra = None, ""
         data = envelope(
-            body, cwmp_ns=self._own_ns(), msg_id=msg_id, prefix=q.prefix, header_extra=extra, pretty="pretty" in q
+            body,
+            cwmp_ns=self._own_ns(),
+            msg_id=msg_id,
+            prefix=q.prefix,
+            header_extra=extra,
+            pretty="pretty" in q,
         )
         return data, msg_id
 
@@ -480,7 +505,9 @@ class SimulatedCPE:
             self._acs = cached
         return cached[1]
 
-    def _headers(self, s: _Session, body: bytes, soap_method: str | None) -> tuple[list[tuple[str, str]], bytes]:
+    def _headers(
+        self, s: _Session, body: bytes, soap_method: str | None
+    ) -> tuple[list[tuple[str, str]], bytes]:
         q = self.quirks
         headers: list[tuple[str, str]] = [
             ("User-Agent", self.options.user_agent or f"cpesim ({self.model.name})"),
@@ -517,7 +544,9 @@ class SimulatedCPE:
                 headers.append(("Cookie", cookie))
         return headers, body
 
-    async def _post(self, s: _Session, body: bytes, what: str, soap_method: str | None = None) -> HttpResponse:
+    async def _post(
+        self, s: _Session, body: bytes, what: str, soap_method: str | None = None
+    ) -> HttpResponse:
         """POST with cookies and credentials; a 401 is answered by re-sending with credentials."""
         response: HttpResponse | None = None
         for _attempt in range(3):
@@ -541,7 +570,9 @@ class SimulatedCPE:
     def _empty_body(self) -> bytes:
         q = self.quirks
         if "empty-envelope" in q:
-            return envelope("", cwmp_ns=self._own_ns(), msg_id=None, prefix=q.prefix, pretty="pretty" in q)
+            return envelope(
+                "", cwmp_ns=self._own_ns(), msg_id=None, prefix=q.prefix, pretty="pretty" in q
+            )
         if "empty-whitespace" in q:
             return b"\r\n  \r\n"
         return b""
@@ -552,9 +583,14 @@ class SimulatedCPE:
         """Run one CWMP session now and return what happened.
 
         `events` are added to the pending ones (codes like "1 BOOT", or
-        "M Reboot" with an empty CommandKey); with none pending the device
-        sends its boot events on first contact and `2 PERIODIC` afterwards.
+        "M Reboot" with an empty CommandKey). Without `events`, the device
+        adds its boot events until its first contact succeeded, and sends
+        `2 PERIODIC` when nothing else is pending.
         """
+        if events is None and not self._booted:
+            # A device that has not reached the ACS since it started still owes its boot events.
+            for code in self.boot_events():
+                self.add_event(code)
         for code in events or ():
             self.add_event(code)
         if self._lock is None:
@@ -574,7 +610,9 @@ class SimulatedCPE:
         opts = self.options
         q = self.quirks
         events = self._inform_events()
-        result = SessionResult(serial=self.serial, events=[c for c, _ in events], started_at=time.time())
+        result = SessionResult(
+            serial=self.serial, events=[c for c, _ in events], started_at=time.time()
+        )
         start = time.perf_counter()
         try:
             url = self._acs_url()
@@ -590,7 +628,11 @@ class SimulatedCPE:
             nonce_reuse="nonce-reuse" in q,
         )
         jar = self._jar if ("stale-cookie" in q and self._jar is not None) else CookieJar()
-        conn = HttpConnection(url, ssl_context=opts.ssl_context if url.scheme == "https" else None, timeout=opts.timeout)
+        conn = HttpConnection(
+            url,
+            ssl_context=opts.ssl_context if url.scheme == "https" else None,
+            timeout=opts.timeout,
+        )
         s = _Session(conn, auth, jar, result, url)
         try:
             await self._exchange(s, events)
@@ -606,6 +648,8 @@ class SimulatedCPE:
         finally:
             result.connections = conn.connects
             conn.close()
+        if not s.informed:
+            self.retry_count += 1  # the next Inform's RetryCount (TR-069 A.3.3.1)
         if "stale-cookie" in q:
             self._jar = jar
         return self._finish(result, s.follow_ups, start)
@@ -636,6 +680,7 @@ class SimulatedCPE:
             result.transcript.append(("<-", what, response.status))
             raise SessionError(f"expected InformResponse, got {what}")
         result.transcript.append(("<-", "InformResponse", response.status))
+        s.informed = True
         self._booted = True
         self._events_delivered(events)
         self.retry_count = 0
@@ -644,7 +689,13 @@ class SimulatedCPE:
             result.transcript.append(("--", "abandoned", 0))
             return
         for request in list(self._requests or ()):
-            data = envelope(request.body, cwmp_ns=self._own_ns(), msg_id=self._next_id(), prefix=q.prefix, pretty="pretty" in q)
+            data = envelope(
+                request.body,
+                cwmp_ns=self._own_ns(),
+                msg_id=self._next_id(),
+                prefix=q.prefix,
+                pretty="pretty" in q,
+            )
             response = await self._post(s, data, request.method, request.method)
             message = parse(response.body) if response.status == 200 else None
             expected = request.method + "Response"
@@ -675,14 +726,20 @@ class SimulatedCPE:
                 result.faults_sent.append((message.method, fault))
                 what = f"Fault {fault}"
             data = envelope(
-                reply, cwmp_ns=message.ns or self._own_ns(), msg_id=message.msg_id, prefix=q.prefix, pretty="pretty" in q
+                reply,
+                cwmp_ns=message.ns or self._own_ns(),
+                msg_id=message.msg_id,
+                prefix=q.prefix,
+                pretty="pretty" in q,
             )
             response = await self._post(s, data, what)
             self.rpcs_answered += 1
             if follow_up is not None:
                 s.follow_ups.append(follow_up)
 
-    def _finish(self, result: SessionResult, follow_ups: list[tuple], start: float) -> SessionResult:
+    def _finish(
+        self, result: SessionResult, follow_ups: list[tuple], start: float
+    ) -> SessionResult:
         result.duration = time.perf_counter() - start
         if result.ok:
             self.sessions_ok += 1
@@ -721,7 +778,9 @@ class SimulatedCPE:
                 return self._history[n - first]
         return self.last_result
 
-    async def wait_session(self, timeout: float = 10.0, *, after: int | None = None) -> SessionResult:
+    async def wait_session(
+        self, timeout: float = 10.0, *, after: int | None = None
+    ) -> SessionResult:
         """Wait for a session to complete and return its result.
 
         `after` is a `sessions_completed` value read before triggering the
@@ -750,7 +809,9 @@ class SimulatedCPE:
         elif kind == "factory_reset":
             self._factory_reset()
         elif kind == "transfer":
-            self._spawn(self._run_transfer(follow_up[1]))
+            t = follow_up[1]
+            if t in (self._transfers or ()):  # not cancelled during the session
+                t.task = self._spawn(self._run_transfer(t))
         elif kind == "schedule_inform":
             _, delay, key = follow_up
             self._later(delay, lambda: self._fire([("3 SCHEDULED", ""), ("M ScheduleInform", key)]))
@@ -804,7 +865,11 @@ class SimulatedCPE:
             f"<cwmp:DUStateChangeComplete>{array('Results', 'cwmp:OpResultStruct', items, bad_count='bad-arraytype' in q)}"
             f"<CommandKey>{esc(key)}</CommandKey></cwmp:DUStateChangeComplete>"
         )
-        self._queue_request("DUStateChangeComplete", body, (("11 DU STATE CHANGE COMPLETE", ""), ("M ChangeDUState", key)))
+        self._queue_request(
+            "DUStateChangeComplete",
+            body,
+            (("11 DU STATE CHANGE COMPLETE", ""), ("M ChangeDUState", key)),
+        )
         self._trigger()
 
     async def _run_transfer(self, t: rpc.Transfer) -> None:
@@ -824,7 +889,9 @@ class SimulatedCPE:
             if t.is_download:
                 data = await transfer.fetch(t.url, t.username, t.password, **kwargs)
                 if t.file_size and len(data) != t.file_size:
-                    raise transfer.TransferFailed(f"size mismatch: expected {t.file_size} bytes, got {len(data)}")
+                    raise transfer.TransferFailed(
+                        f"size mismatch: expected {t.file_size} bytes, got {len(data)}"
+                    )
                 self._apply_download(t, data)
             else:
                 await transfer.put(t.url, self._upload_content(t), t.username, t.password, **kwargs)
@@ -841,7 +908,10 @@ class SimulatedCPE:
             f"<FaultStruct><FaultCode>{fault_code}</FaultCode><FaultString>{esc(fault_string)}</FaultString></FaultStruct>"
             f"<StartTime>{t.start_time}</StartTime><CompleteTime>{t.complete_time}</CompleteTime></cwmp:TransferComplete>"
         )
-        events: tuple[tuple[str, str], ...] = (("7 TRANSFER COMPLETE", ""), (t.event, t.command_key))
+        events: tuple[tuple[str, str], ...] = (
+            ("7 TRANSFER COMPLETE", ""),
+            (t.event, t.command_key),
+        )
         self._queue_request("TransferComplete", body, events)
         if firmware:
             # A new image means a reboot: the next Inform also carries 1 BOOT.
@@ -852,7 +922,9 @@ class SimulatedCPE:
     def _apply_download(self, t: rpc.Transfer, data: bytes) -> None:
         tree = self.tree
         if t.file_type.startswith("1 "):
-            version = self.options.firmware_version or _firmware_version(data, t.target_file or t.url)
+            version = self.options.firmware_version or _firmware_version(
+                data, t.target_file or t.url
+            )
             path = tree.root + "DeviceInfo.SoftwareVersion"
             if tree.exists(path):
                 tree.set(path, version)
@@ -871,7 +943,10 @@ class SimulatedCPE:
     def _upload_content(self, t: rpc.Transfer) -> bytes:
         tree = self.tree
         if t.file_type.startswith("2 "):
-            lines = [f"{_now()} cpesim {self.serial}: {r}" for r in ([self.last_result] if self.last_result else [])]
+            lines = [
+                f"{_now()} cpesim {self.serial}: {r}"
+                for r in ([self.last_result] if self.last_result else [])
+            ]
             return ("\n".join(lines) + "\n").encode()
         lines = [f"# cpesim configuration of {self.serial} ({self.model.name})"]
         for path in tree.leaves(tree.root):
@@ -946,7 +1021,8 @@ class SimulatedCPE:
         jitter = random.uniform(0, self.options.jitter) if self.options.jitter else 0.0
         return max(interval, 0.0) + jitter
 
-    def _retry_wait(self, failures: int, retry_after: float | None) -> float:
+    def retry_wait(self, failures: int, retry_after: float | None = None) -> float:
+        """Seconds before retry number `failures` (TR-069 3.2.1.1), or the ACS's Retry-After."""
         opts = self.options
         if retry_after is not None:
             return min(retry_after, opts.retry_max_wait) + random.uniform(0, 1)
@@ -963,16 +1039,26 @@ class SimulatedCPE:
         wait = self._periodic_wait() if self._periodic else None
         next_periodic = None if wait is None else loop.time() + wait
         self._periodic_dirty = False
-        while True:
+        me = asyncio.current_task()
+        # Checking `self._driver is me` (not only relying on cancel()) matters: in
+        # Python 3.11 asyncio.timeout() can swallow a cancel() that arrived just
+        # before it expired.
+        while self._driver is me:
             if not self._has_work():
                 timeout = None if next_periodic is None else max(next_periodic - loop.time(), 0)
-                try:
-                    async with asyncio.timeout(timeout):
-                        await wake.wait()
-                except TimeoutError:
+                expired = timeout == 0
+                if not expired:
+                    try:
+                        async with asyncio.timeout(timeout):
+                            await wake.wait()
+                    except TimeoutError:
+                        expired = True
+                if expired:
                     self.add_event("2 PERIODIC")
                     wait = self._periodic_wait()
                     next_periodic = None if wait is None else loop.time() + wait
+            if self._driver is not me:
+                return
             wake.clear()
             if self._periodic and self._periodic_dirty:
                 self._periodic_dirty = False
@@ -985,12 +1071,8 @@ class SimulatedCPE:
                 failures = 0
                 continue
             failures += 1
-            delay = self._retry_wait(failures, result.retry_after)
-            try:
-                async with asyncio.timeout(delay):
-                    await asyncio.Event().wait()  # back-off; a stop() cancels it
-            except TimeoutError:
-                pass
+            delay = self.retry_wait(failures, result.retry_after)
+            await asyncio.sleep(delay)  # back-off; stop() and halt() cancel it
 
     async def start(self, *, boot: bool = True, periodic: bool = True, cr: bool = False) -> None:
         """Bring the device to life: boot session, periodic informs, follow-up sessions.
@@ -1024,20 +1106,32 @@ class SimulatedCPE:
                 del self.tree.values[path]
         return url
 
+    def halt(self) -> None:
+        """Stop starting sessions (driver and timers) without waiting; usable from callbacks."""
+        for handle in list(self._timers or ()):
+            handle.cancel()
+        self._timers = None
+        if self._driver is not None and not self._driver.done():
+            self._driver.cancel()
+        self._driver = None
+
     async def stop(self) -> None:
         """Stop sessions, timers, transfers and this device's own listener."""
         for handle in list(self._timers or ()):
             handle.cancel()
         self._timers = None
         tasks = [t for t in (self._driver, *(self._tasks or ())) if t is not None and not t.done()]
+        self._driver = None
+        current = asyncio.current_task()
         for task in tasks:
             task.cancel()
         for task in tasks:
+            if task is current:
+                continue
             try:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
-        self._driver = None
         if self.options.cr_server is not None:
             self.options.cr_server.unregister(self)
         if self._own_cr is not None:
@@ -1061,4 +1155,3 @@ def _firmware_version(data: bytes, name: str) -> str:
     for suffix in (".bin", ".img", ".fw", ".tar", ".gz"):
         stem = stem.removesuffix(suffix)
     return stem or "unknown"
-

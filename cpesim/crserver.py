@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
@@ -100,14 +101,19 @@ class ConnectionRequestServer:
         finally:
             writer.close()
 
-    def _handle(self, method: str, target: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+    def _handle(
+        self, method: str, target: str, headers: dict[str, str]
+    ) -> tuple[int, str, Callable[[], None] | None]:
+        """(status, extra header lines, what to do once the answer is sent)."""
         path = target.split("?", 1)[0]
         prefix = "/cr/"
         cpe = self.devices.get(unquote(path[len(prefix) :])) if path.startswith(prefix) else None
         if cpe is None:
             return 404, "", None
         username, password = cpe.connection_request_credentials()
-        accepted, stale = self.digest.verify(headers.get("authorization"), method, username, password)
+        accepted, stale = self.digest.verify(
+            headers.get("authorization"), method, username, password
+        )
         self.log.append((cpe.serial, accepted))
         if len(self.log) > 1000:
             del self.log[:500]

@@ -129,18 +129,17 @@ class ClientAuth:
     """
 
     __slots__ = (
-        "username",
+        "algorithm",
+        "answered",
+        "digest_only",
+        "nc",
+        "nonce_reuse",
+        "params",
         "password",
         "preemptive_basic",
-        "digest_only",
-        "nonce_reuse",
-        "scheme",
-        "params",
-        "algorithm",
         "qop",
-        "nc",
-        "failures",
-        "last_nonce",
+        "scheme",
+        "username",
     )
 
     def __init__(
@@ -162,8 +161,7 @@ class ClientAuth:
         self.algorithm = "MD5"
         self.qop: str | None = None
         self.nc = 0
-        self.failures = 0
-        self.last_nonce: str | None = None
+        self.answered = False
 
     def header(self, method: str, uri: str, cnonce: str | None = None) -> str | None:
         """The Authorization header for the next request, or None before any challenge."""
@@ -216,32 +214,28 @@ class ClientAuth:
             qops = [q.strip().lower() for q in params.get("qop", "").split(",") if q.strip()]
             if qops and "auth" not in qops:
                 continue
-            nonce = params.get("nonce", "")
             stale = params.get("stale", "").lower() == "true"
-            if self.scheme == "digest" and nonce == self.last_nonce and not stale:
-                return False  # the same nonce refused again: wrong credentials
-            if self.scheme == "digest" and not stale:
-                self.failures += 1
-                if self.failures > 1:
-                    return False  # answered a fresh challenge already and was refused again
+            if self.scheme == "digest" and self.answered and not stale:
+                return False  # our answer was refused: wrong credentials, not an expired nonce
             self.scheme = "digest"
             self.params = params
             self.algorithm = algorithm
             self.qop = "auth" if qops else None
             self.nc = 0
-            self.last_nonce = nonce
+            self.answered = True
             return True
         if self.digest_only:
             return False
         for scheme, _params in challenges:
             if scheme == "basic" and self.scheme != "basic":
                 self.scheme = "basic"
+                self.answered = True
                 return True
         return False
 
     def succeeded(self) -> None:
-        """A request got through: later fresh challenges (nonce expiry) are answered again."""
-        self.failures = 0
+        """A request got through: a later fresh challenge (nonce expiry) is answered again."""
+        self.answered = False
 
     def authentication_info(self, value: str | None) -> None:
         """Honour `Authentication-Info: nextnonce=…` (RFC 7616 section 3.5)."""
@@ -250,7 +244,6 @@ class ClientAuth:
         params, _ = parse_auth_params(value)
         if params.get("nextnonce"):
             self.params = {**self.params, "nonce": params["nextnonce"]}
-            self.last_nonce = params["nextnonce"]
             self.nc = 0
 
 
@@ -284,12 +277,16 @@ class DigestServer:
         return True, age <= self.lifetime
 
     def challenge(self, stale: bool = False) -> str:
-        value = f'Digest realm="{self.realm}", qop="auth", nonce="{self.new_nonce()}", algorithm=MD5'
+        value = (
+            f'Digest realm="{self.realm}", qop="auth", nonce="{self.new_nonce()}", algorithm=MD5'
+        )
         if stale:
             value += ", stale=true"
         return value
 
-    def verify(self, authorization: str | None, method: str, username: str, password: str) -> tuple[bool, bool]:
+    def verify(
+        self, authorization: str | None, method: str, username: str, password: str
+    ) -> tuple[bool, bool]:
         """Check an Authorization header: (accepted, stale nonce)."""
         if not authorization or not authorization[:7].lower() == "digest ":
             return False, False

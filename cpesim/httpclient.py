@@ -10,6 +10,7 @@ afford, so this module is written on asyncio streams directly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import ipaddress
 import ssl as ssl_module
@@ -68,9 +69,11 @@ def is_loopback_host(host: str) -> bool:
 class HttpResponse:
     """Status, headers (lower-case names, in order) and the decoded body."""
 
-    __slots__ = ("status", "reason", "headers", "body")
+    __slots__ = ("body", "headers", "reason", "status")
 
-    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> None:
+    def __init__(
+        self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
         self.status = status
         self.reason = reason
         self.headers = headers
@@ -89,6 +92,12 @@ class HttpResponse:
         return f"<HttpResponse {self.status} {len(self.body)} bytes>"
 
 
+@functools.cache
+def default_ssl_context() -> ssl_module.SSLContext:
+    """Created once: building an SSL context per session would cost more than the session."""
+    return ssl_module.create_default_context()
+
+
 async def open_connection(
     host: str, port: int, ssl_context: ssl_module.SSLContext | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -97,17 +106,23 @@ async def open_connection(
     HTTPS and mutual TLS come in here: pass a (shared, created once) SSL
     context; nothing else changes.
     """
-    return await asyncio.open_connection(host, port, ssl=ssl_context, server_hostname=host if ssl_context else None)
+    return await asyncio.open_connection(
+        host, port, ssl=ssl_context, server_hostname=host if ssl_context else None
+    )
 
 
 class HttpConnection:
     """One keep-alive connection to one server; reconnects when the server closed it."""
 
-    __slots__ = ("url", "ssl_context", "timeout", "reader", "writer", "reused", "connects")
+    __slots__ = ("connects", "reader", "reused", "ssl_context", "timeout", "url", "writer")
 
-    def __init__(self, url: Url, *, ssl_context: ssl_module.SSLContext | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: Url, *, ssl_context: ssl_module.SSLContext | None = None, timeout: float = 30.0
+    ) -> None:
         self.url = url
-        self.ssl_context = ssl_context
+        if url.scheme == "https" and ssl_context is None:
+            ssl_context = default_ssl_context()
+        self.ssl_context = ssl_context if url.scheme == "https" else None
         self.timeout = timeout
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -115,18 +130,24 @@ class HttpConnection:
         self.connects = 0
 
     async def _connect(self) -> None:
-        self.reader, self.writer = await open_connection(self.url.host, self.url.port, self.ssl_context)
+        self.reader, self.writer = await open_connection(
+            self.url.host, self.url.port, self.ssl_context
+        )
         self.reused = False
         self.connects += 1
 
-    def _build(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    def _build(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> bytes:
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.url.host_header}"]
         lines.extend(f"{k}: {v}" if v else f"{k}:" for k, v in headers)
         lines.append(f"Content-Length: {len(body)}")
         head = "\r\n".join(lines) + "\r\n\r\n"
         return head.encode("latin-1") + body
 
-    async def send_only(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> None:
+    async def send_only(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
         """Write a request and drop the connection without reading the answer (a CPE losing its link)."""
         async with asyncio.timeout(self.timeout):
             if self.writer is None:
@@ -182,7 +203,9 @@ class HttpConnection:
             break
         response = HttpResponse(status, reason, headers, b"")
         connection = (response.header("connection") or "").lower()
-        must_close = "close" in connection or (parts[0] == "HTTP/1.0" and "keep-alive" not in connection)
+        must_close = "close" in connection or (
+            parts[0] == "HTTP/1.0" and "keep-alive" not in connection
+        )
         if method == "HEAD" or status in (204, 304):
             body = b""
         elif "chunked" in (response.header("transfer-encoding") or "").lower():

@@ -30,6 +30,7 @@ Node = tuple[bool, str, str]
 
 _OBJECT: Node = (False, "", "")
 _NUM_SEGMENT = re.compile(r"\.(\d+)\.$")
+_NUM_ANY = re.compile(r"\.\d+(?=\.)")
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _DATETIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
 _INT_RANGES = {
@@ -48,6 +49,24 @@ _FORCED_ACTIVE = (
     "ManagementServer.ConnectionRequestURL",
     "ManagementServer.UDPConnectionRequestAddress",
     "ManagementServer.ConnReqJabberID",
+)
+
+#: (path below the root, writable, type, default) of parameters the simulator relies on.
+_REQUIRED = (
+    ("DeviceInfo.Manufacturer", False, "xsd:string", ""),
+    ("DeviceInfo.ManufacturerOUI", False, "xsd:string", "000000"),
+    ("DeviceInfo.ProductClass", False, "xsd:string", ""),
+    ("DeviceInfo.SerialNumber", False, "xsd:string", ""),
+    ("DeviceInfo.SoftwareVersion", False, "xsd:string", ""),
+    ("ManagementServer.URL", True, "xsd:string", ""),
+    ("ManagementServer.Username", True, "xsd:string", ""),
+    ("ManagementServer.Password", True, "xsd:string", ""),
+    ("ManagementServer.PeriodicInformEnable", True, "xsd:boolean", "true"),
+    ("ManagementServer.PeriodicInformInterval", True, "xsd:unsignedInt", "3600"),
+    ("ManagementServer.ParameterKey", False, "xsd:string", ""),
+    ("ManagementServer.ConnectionRequestURL", False, "xsd:string", ""),
+    ("ManagementServer.ConnectionRequestUsername", True, "xsd:string", ""),
+    ("ManagementServer.ConnectionRequestPassword", True, "xsd:string", ""),
 )
 
 
@@ -119,6 +138,11 @@ def _child_sort_key(path: str) -> tuple[int, int, str]:
     return (1, 0, name)
 
 
+def _schema(path: str) -> str:
+    """`A.1.B.2.` -> `A.{i}.B.{i}.`"""
+    return _NUM_ANY.sub(".{i}", path)
+
+
 def parent_of(path: str) -> str:
     """`A.B.C` -> `A.B.`; `A.B.` -> `A.`; the root object has parent ``""``."""
     stripped = path[:-1] if path.endswith(".") else path
@@ -130,24 +154,27 @@ class DeviceModel:
     """A parsed dump, shared read-only by every simulated device of that type."""
 
     __slots__ = (
-        "name",
-        "path",
-        "root",
-        "nodes",
-        "children",
-        "attr_defaults",
-        "manufacturer",
-        "oui",
-        "product_class",
-        "serial",
-        "inform_paths",
         "__weakref__",
+        "_templates",
+        "attr_defaults",
+        "children",
+        "inform_paths",
+        "manufacturer",
+        "name",
+        "nodes",
+        "oui",
+        "path",
+        "product_class",
+        "root",
+        "serial",
     )
 
     _cache: dict[Path, DeviceModel] = {}
     _lock = threading.Lock()
 
-    def __init__(self, name: str, path: Path, rows: list[tuple[str, bool, bool, str, str, str, str]]) -> None:
+    def __init__(
+        self, name: str, path: Path, rows: list[tuple[str, bool, bool, str, str, str, str]]
+    ) -> None:
         self.name = name
         self.path = path
         counts = {root: 0 for root in ROOTS}
@@ -175,6 +202,10 @@ class DeviceModel:
             if notification.strip().isdigit() or access.strip():
                 level = int(notification) if notification.strip().isdigit() else 0
                 attrs[key] = (level, tuple(a for a in access.split(",") if a))
+        # Parameters every CWMP device has; a thin dump may lack some.
+        for rel, writable, xtype, value in _REQUIRED:
+            if prefix + rel not in nodes:
+                nodes[prefix + rel] = (writable, xtype, value)
         # Make sure every ancestor exists as an object (dumps usually list them).
         for key in list(nodes):
             parent = parent_of(key)
@@ -208,6 +239,7 @@ class DeviceModel:
         self.product_class = self._value(info + "ProductClass")
         self.serial = self._value(info + "SerialNumber")
         self.inform_paths = self._inform_paths()
+        self._templates: dict[str, str] | None = None
 
     # -- loading ---------------------------------------------------------
 
@@ -264,6 +296,21 @@ class DeviceModel:
             up = [c for c in candidates if self._value(c) not in ("", "0.0.0.0")]
             paths.append((up or candidates)[0])
         return tuple(paths)
+
+    def template_for(self, table: str) -> str | None:
+        """An instance of the same table anywhere in the dump (`...WANIPConnection.{i}.`).
+
+        AddObject on a table that has no instance in this device (say the
+        WANIPConnection table of a new WANConnectionDevice) still creates a
+        fully shaped instance, as the firmware would.
+        """
+        if self._templates is None:
+            templates: dict[str, str] = {}
+            for key in self.nodes:
+                if _NUM_SEGMENT.search(key):
+                    templates.setdefault(_schema(key), key)
+            self._templates = templates
+        return self._templates.get(_schema(table + "1."))
 
     def footprint(self) -> int:
         """Approximate bytes held by the shared model (for benchmarks and tests)."""
@@ -333,7 +380,16 @@ class DeviceTree:
     provisioned with that identity does.
     """
 
-    __slots__ = ("model", "base", "values", "added", "added_children", "deleted", "attrs", "next_instance")
+    __slots__ = (
+        "added",
+        "added_children",
+        "attrs",
+        "base",
+        "deleted",
+        "model",
+        "next_instance",
+        "values",
+    )
 
     def __init__(self, model: DeviceModel, base: dict[str, str] | None = None) -> None:
         self.model = model
@@ -447,9 +503,14 @@ class DeviceTree:
             return self.attrs[path]
         return self.model.attr_defaults.get(path, (0, ()))
 
-    def set_attributes(self, path: str, notification: int | None, access: tuple[str, ...] | None) -> None:
+    def set_attributes(
+        self, path: str, notification: int | None, access: tuple[str, ...] | None
+    ) -> None:
         current = self.attributes(path)
-        new = (current[0] if notification is None else notification, current[1] if access is None else access)
+        new = (
+            current[0] if notification is None else notification,
+            current[1] if access is None else access,
+        )
         if new == current:
             return
         if self.attrs is None:
@@ -485,7 +546,7 @@ class DeviceTree:
             number = max(existing, default=0) + 1
         self.next_instance[table] = number + 1
         instances = self.children(table)
-        template = instances[0] if instances else None
+        template = instances[0] if instances else self.model.template_for(table)
         new_prefix = f"{table}{number}."
         if self.added is None:
             self.added = {}
@@ -543,16 +604,26 @@ class DeviceTree:
     def _update_count(self, table: str) -> None:
         """Keep `<Table>NumberOfEntries` in the parent object in step, as real CPEs do."""
         name = table.rstrip(".").rpartition(".")[2]
-        counter = parent_of(table) + name + "NumberOfEntries"
-        if self.node(counter) is not None:
-            self.set(counter, str(len(self.children(table))))
+        # TR-098 names some counters irregularly: WANConnectionDevice -> WANConnectionNumberOfEntries.
+        for counter_name in (name, name.removesuffix("Device")):
+            counter = parent_of(table) + counter_name + "NumberOfEntries"
+            if self.node(counter) is not None:
+                self.set(counter, str(len(self.children(table))))
+                return
 
     # -- accounting ------------------------------------------------------------
 
     def footprint(self) -> int:
         """Bytes this device holds beyond the shared model (computed structurally)."""
         size = sys.getsizeof(self)
-        for container in (self.base, self.values, self.added, self.added_children, self.deleted, self.attrs):
+        for container in (
+            self.base,
+            self.values,
+            self.added,
+            self.added_children,
+            self.deleted,
+            self.attrs,
+        ):
             if container is None:
                 continue
             size += sys.getsizeof(container)

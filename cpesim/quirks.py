@@ -113,7 +113,9 @@ def _parse_cached(spec: str) -> Quirks:
         elif name in FLAGS:
             flags.add(name)
         else:
-            raise ValueError(f"unknown quirk {name!r}; known: {', '.join(sorted(FLAGS))}, {', '.join(VALUED)}=…")
+            raise ValueError(
+                f"unknown quirk {name!r}; known: {', '.join(sorted(FLAGS))}, {', '.join(VALUED)}=…"
+            )
     if {"bool-words", "bool-digits"} <= flags:
         raise ValueError("bool-words and bool-digits exclude each other")
     if {"first-boot-periodic", "first-boot-boot"} <= flags:

@@ -17,7 +17,7 @@ from lxml import etree
 from .httpclient import Url
 from .model import UNKNOWN_TIME, DeviceTree, type_name, validate_value
 from .quirks import Quirks
-from .soap import array, child, children, esc, parse_bool, text
+from .soap import array, child, children, esc, fault_body, parse_bool, text
 
 if TYPE_CHECKING:
     from .cpe import SimulatedCPE
@@ -52,7 +52,12 @@ CPE_METHODS = (
 class CwmpFault(Exception):
     """A CWMP fault to send instead of a response (a value, not an error of the simulator)."""
 
-    def __init__(self, code: int, message: str | None = None, spv_faults: list[tuple[str, int, str]] | None = None):
+    def __init__(
+        self,
+        code: int,
+        message: str | None = None,
+        spv_faults: list[tuple[str, int, str]] | None = None,
+    ) -> None:
         super().__init__(code, message)
         self.code = code
         self.message = message
@@ -140,14 +145,21 @@ def _int(el: etree._Element | None, name: str, default: int = 0) -> int:
 # -- handlers --------------------------------------------------------------------
 
 
-def get_rpc_methods(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def get_rpc_methods(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     methods = [m for m in CPE_METHODS if m not in cpe.options.unsupported]
     items = [f"<string>{m}</string>" for m in methods]
     bad = "bad-arraytype" in q
-    return f"<cwmp:GetRPCMethodsResponse>{array('MethodList', 'xsd:string', items, bad_count=bad)}</cwmp:GetRPCMethodsResponse>", None
+    return (
+        f"<cwmp:GetRPCMethodsResponse>{array('MethodList', 'xsd:string', items, bad_count=bad)}</cwmp:GetRPCMethodsResponse>",
+        None,
+    )
 
 
-def get_parameter_names(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def get_parameter_names(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     path = text(el, "ParameterPath").strip()
     next_level = parse_bool(text(el, "NextLevel"))
@@ -171,17 +183,23 @@ def get_parameter_names(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tup
     return f"<cwmp:GetParameterNamesResponse>{body}</cwmp:GetParameterNamesResponse>", None
 
 
-def get_parameter_values(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def get_parameter_values(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     items = []
     for name in _strings(child(el, "ParameterNames")):
         for path in _expand(tree, name):
             items.append(pvs(path, tree.get(path), tree.type_of(path), q))
-    body = array("ParameterList", "cwmp:ParameterValueStruct", items, bad_count="bad-arraytype" in q)
+    body = array(
+        "ParameterList", "cwmp:ParameterValueStruct", items, bad_count="bad-arraytype" in q
+    )
     return f"<cwmp:GetParameterValuesResponse>{body}</cwmp:GetParameterValuesResponse>", None
 
 
-def set_parameter_values(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def set_parameter_values(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     faults: list[tuple[str, int, str]] = []
     updates: list[tuple[str, str]] = []
@@ -210,26 +228,41 @@ def set_parameter_values(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tu
         tree.set(name, value)
         cpe.parameter_written(name)
     cpe.set_parameter_key(text(el, "ParameterKey"))
-    return "<cwmp:SetParameterValuesResponse><Status>0</Status></cwmp:SetParameterValuesResponse>", None
+    return (
+        "<cwmp:SetParameterValuesResponse><Status>0</Status></cwmp:SetParameterValuesResponse>",
+        None,
+    )
 
 
-def get_parameter_attributes(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def get_parameter_attributes(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     bad = "bad-arraytype" in q
     items = []
     for name in _strings(child(el, "ParameterNames")):
         for path in _expand(tree, name):
             level, access = tree.attributes(path)
-            acl = array("AccessList", "xsd:string", [f"<string>{esc(a)}</string>" for a in access], bad_count=bad)
+            acl = array(
+                "AccessList",
+                "xsd:string",
+                [f"<string>{esc(a)}</string>" for a in access],
+                bad_count=bad,
+            )
             items.append(
                 f"<ParameterAttributeStruct><Name>{esc(path)}</Name>"
                 f"<Notification>{level}</Notification>{acl}</ParameterAttributeStruct>"
             )
     body = array("ParameterList", "cwmp:ParameterAttributeStruct", items, bad_count=bad)
-    return f"<cwmp:GetParameterAttributesResponse>{body}</cwmp:GetParameterAttributesResponse>", None
+    return (
+        f"<cwmp:GetParameterAttributesResponse>{body}</cwmp:GetParameterAttributesResponse>",
+        None,
+    )
 
 
-def set_parameter_attributes(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def set_parameter_attributes(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     changes: list[tuple[list[str], int | None, tuple[str, ...] | None]] = []
     for st in children(child(el, "ParameterList")):
@@ -258,7 +291,10 @@ def add_object(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, F
         raise CwmpFault(9005, f"Invalid object name {name}")
     number = tree.add_object(name)
     cpe.set_parameter_key(text(el, "ParameterKey"))
-    return f"<cwmp:AddObjectResponse><InstanceNumber>{number}</InstanceNumber><Status>0</Status></cwmp:AddObjectResponse>", None
+    return (
+        f"<cwmp:AddObjectResponse><InstanceNumber>{number}</InstanceNumber><Status>0</Status></cwmp:AddObjectResponse>",
+        None,
+    )
 
 
 def delete_object(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
@@ -279,7 +315,9 @@ def factory_reset(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str
     return "<cwmp:FactoryResetResponse/>", ("factory_reset",)
 
 
-def _new_transfer(cpe: SimulatedCPE, el: etree._Element, *, download: bool, event: str, delay: float) -> Transfer:
+def _new_transfer(
+    cpe: SimulatedCPE, el: etree._Element, *, download: bool, event: str, delay: float
+) -> Transfer:
     url = text(el, "URL").strip()
     try:
         Url.parse(url)
@@ -309,15 +347,23 @@ _PENDING_TIMES = f"<StartTime>{UNKNOWN_TIME}</StartTime><CompleteTime>{UNKNOWN_T
 def download(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     t = _new_transfer(cpe, el, download=True, event="M Download", delay=_int(el, "DelaySeconds"))
     # Status 1: the download will happen after the session; TransferComplete reports it.
-    return f"<cwmp:DownloadResponse><Status>1</Status>{_PENDING_TIMES}</cwmp:DownloadResponse>", ("transfer", t)
+    return f"<cwmp:DownloadResponse><Status>1</Status>{_PENDING_TIMES}</cwmp:DownloadResponse>", (
+        "transfer",
+        t,
+    )
 
 
 def upload(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     t = _new_transfer(cpe, el, download=False, event="M Upload", delay=_int(el, "DelaySeconds"))
-    return f"<cwmp:UploadResponse><Status>1</Status>{_PENDING_TIMES}</cwmp:UploadResponse>", ("transfer", t)
+    return f"<cwmp:UploadResponse><Status>1</Status>{_PENDING_TIMES}</cwmp:UploadResponse>", (
+        "transfer",
+        t,
+    )
 
 
-def schedule_download(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def schedule_download(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     windows = children(child(el, "TimeWindowList"))
     if not windows:
         raise CwmpFault(9003, "TimeWindowList is empty")
@@ -326,7 +372,9 @@ def schedule_download(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple
     return "<cwmp:ScheduleDownloadResponse/>", ("transfer", t)
 
 
-def cancel_transfer(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def cancel_transfer(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     key = text(el, "CommandKey")
     matching = [t for t in cpe.transfers if t.command_key == key]
     if not matching:
@@ -338,7 +386,9 @@ def cancel_transfer(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[s
     return "<cwmp:CancelTransferResponse/>", None
 
 
-def get_queued_transfers(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def get_queued_transfers(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     items = [
         f"<QueuedTransferStruct><CommandKey>{esc(t.command_key)}</CommandKey><State>{t.state}</State></QueuedTransferStruct>"
         for t in cpe.transfers
@@ -347,7 +397,9 @@ def get_queued_transfers(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tu
     return f"<cwmp:GetQueuedTransfersResponse>{body}</cwmp:GetQueuedTransfersResponse>", None
 
 
-def get_all_queued_transfers(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def get_all_queued_transfers(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     items = [
         f"<AllQueuedTransferStruct><CommandKey>{esc(t.command_key)}</CommandKey><State>{t.state}</State>"
         f"<IsDownload>{fmt_bool(t.is_download, q)}</IsDownload><FileType>{esc(t.file_type)}</FileType>"
@@ -355,18 +407,24 @@ def get_all_queued_transfers(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -
         "</AllQueuedTransferStruct>"
         for t in cpe.transfers
     ]
-    body = array("TransferList", "cwmp:AllQueuedTransferStruct", items, bad_count="bad-arraytype" in q)
+    body = array(
+        "TransferList", "cwmp:AllQueuedTransferStruct", items, bad_count="bad-arraytype" in q
+    )
     return f"<cwmp:GetAllQueuedTransfersResponse>{body}</cwmp:GetAllQueuedTransfersResponse>", None
 
 
-def schedule_inform(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def schedule_inform(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     delay = _int(el, "DelaySeconds")
     if delay < 0:
         raise CwmpFault(9003, "DelaySeconds must not be negative")
     return "<cwmp:ScheduleInformResponse/>", ("schedule_inform", delay, text(el, "CommandKey"))
 
 
-def change_du_state(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def change_du_state(
+    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+) -> tuple[str, FollowUp | None]:
     results = []
     for op in children(child(el, "Operations")):
         kind = op.tag.rpartition("}")[2] if isinstance(op.tag, str) else ""
@@ -417,10 +475,10 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def handle(cpe: SimulatedCPE, method: str, el: etree._Element, q: Quirks) -> tuple[str, int | None, FollowUp | None]:
+def handle(
+    cpe: SimulatedCPE, method: str, el: etree._Element, q: Quirks
+) -> tuple[str, int | None, FollowUp | None]:
     """Answer one ACS request: (body, fault code or None, follow-up or None)."""
-    from .soap import fault_body
-
     handler = HANDLERS.get(method)
     try:
         if handler is None or method in cpe.options.unsupported:
@@ -428,4 +486,8 @@ def handle(cpe: SimulatedCPE, method: str, el: etree._Element, q: Quirks) -> tup
         body, follow_up = handler(cpe, el, q)
         return body, None, follow_up
     except CwmpFault as fault:
-        return fault_body(fault.code, fault.message, fault.spv_faults, prefix=q.prefix), fault.code, None
+        return (
+            fault_body(fault.code, fault.message, fault.spv_faults, prefix=q.prefix),
+            fault.code,
+            None,
+        )

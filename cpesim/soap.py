@@ -21,7 +21,11 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 CWMP_1_0 = "urn:dslforum-org:cwmp-1-0"
 
 _PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    huge_tree=False,
+    remove_blank_text=False,
 )
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -72,7 +76,9 @@ def envelope(
     p = prefix
     header = ""
     if msg_id is not None or header_extra:
-        id_el = f'<cwmp:ID {p}:mustUnderstand="1">{esc(msg_id)}</cwmp:ID>' if msg_id is not None else ""
+        id_el = (
+            f'<cwmp:ID {p}:mustUnderstand="1">{esc(msg_id)}</cwmp:ID>' if msg_id is not None else ""
+        )
         header = f"<{p}:Header>{id_el}{header_extra}</{p}:Header>"
     text = (
         f'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -198,7 +204,14 @@ def parse(data: bytes) -> Message | None:
             code = int(code_text.strip())
         except ValueError:
             code = 0
-        return Message("Fault", ns, msg_id, rpc, code, text(cwmp_fault, "FaultString") or text(rpc, "faultstring"))
+        return Message(
+            "Fault",
+            ns,
+            msg_id,
+            rpc,
+            code,
+            text(cwmp_fault, "FaultString") or text(rpc, "faultstring"),
+        )
     return Message(method, ns, msg_id, rpc)
 
 

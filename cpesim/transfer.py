@@ -34,7 +34,9 @@ async def _request(
         raise TransferFailed(str(exc)) from exc
     if not allow_remote and not parsed.is_loopback:
         raise TransferFailed(f"refused: {parsed.host} is not a loopback host")
-    conn = HttpConnection(parsed, ssl_context=ssl_context if parsed.scheme == "https" else None, timeout=timeout)
+    conn = HttpConnection(
+        parsed, ssl_context=ssl_context if parsed.scheme == "https" else None, timeout=timeout
+    )
     auth = ClientAuth(username, password)
     try:
         for _attempt in range(3):
@@ -63,6 +65,10 @@ async def fetch(url: str, username: str = "", password: str = "", **kwargs: obje
     return await _request("GET", url, username, password, **kwargs)  # type: ignore[arg-type]
 
 
-async def put(url: str, data: bytes, username: str = "", password: str = "", **kwargs: object) -> None:
+async def put(
+    url: str, data: bytes, username: str = "", password: str = "", **kwargs: object
+) -> None:
     """PUT a file (Upload; TR-069 3.4.5 names PUT for HTTP uploads)."""
-    await _request("PUT", url, username, password, data, content_type="application/octet-stream", **kwargs)  # type: ignore[arg-type]
+    await _request(
+        "PUT", url, username, password, data, content_type="application/octet-stream", **kwargs
+    )  # type: ignore[arg-type]

@@ -33,7 +33,9 @@ class Command(BaseCommand):
             "device_id", help="OUI-ProductClass-SerialNumber (as escaped in the device list)"
         )
         parser.add_argument("type", help=f"task type: {', '.join(sorted(TASK_TYPES))}")
-        parser.add_argument("--args", default="{}", help="task arguments as a JSON object")
+        parser.add_argument(
+            "--args", dest="task_args", default="{}", help="task arguments as a JSON object"
+        )
         parser.add_argument(
             "--connection-request", action="store_true", help="ask the device to call in now"
         )
@@ -49,7 +51,7 @@ class Command(BaseCommand):
         if device is None:
             raise CommandError(f"no device {options['device_id']!r} in {tenant.slug}", returncode=2)
         try:
-            task_args = json.loads(options["args"])
+            task_args = json.loads(options["task_args"])
         except json.JSONDecodeError as exc:
             raise CommandError(f"--args is not JSON: {exc}", returncode=2) from None
         if not isinstance(task_args, dict):

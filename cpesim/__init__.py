@@ -1,0 +1,30 @@
+"""cpesim: a CWMP (TR-069) CPE simulator built from real device parameter dumps.
+
+Operators use it to try the ACS before real devices, end-to-end tests drive
+the real server with it, and benchmarks run 10,000 devices in one process.
+See cpesim/README.md.
+"""
+
+from .cpe import CPEOptions, SessionResult, SimulatedCPE
+from .crserver import ConnectionRequestServer
+from .fleet import Fleet, FleetStats
+from .model import DeviceModel, DeviceTree, list_dumps
+from .quirks import FLAGS as QUIRK_FLAGS
+from .quirks import Quirks
+from .sync import BackgroundLoop, run
+
+__all__ = [
+    "QUIRK_FLAGS",
+    "BackgroundLoop",
+    "CPEOptions",
+    "ConnectionRequestServer",
+    "DeviceModel",
+    "DeviceTree",
+    "Fleet",
+    "FleetStats",
+    "Quirks",
+    "SessionResult",
+    "SimulatedCPE",
+    "list_dumps",
+    "run",
+]

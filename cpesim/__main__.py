@@ -1,0 +1,5 @@
+"""`python -m cpesim`: see cpesim/README.md."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""Command line: `python -m cpesim --acs-url URL [...]` (documented in cpesim/README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from .fleet import Fleet
+from .model import list_dumps
+from .quirks import FLAGS, VALUED, Quirks
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m cpesim",
+        description="Simulate TR-069 CPEs (built from real device dumps) against an ACS.",
+    )
+    p.add_argument("--acs-url", help="ACS URL, e.g. http://127.0.0.1:8000/cwmp/default/")
+    p.add_argument("--username", default="", help="ACS username ({serial} is replaced per device)")
+    p.add_argument("--password", default="", help="ACS password ({serial} is replaced per device)")
+    p.add_argument(
+        "--dump",
+        action="append",
+        help="dump name or CSV path; repeat to mix (default huawei-eg8145v5)",
+    )
+    p.add_argument(
+        "--count", type=int, default=1, help="number of devices (round-robin over the dumps)"
+    )
+    p.add_argument("--serial-prefix", help="serials are PREFIX000001, PREFIX000002, …")
+    p.add_argument("--concurrency", type=int, default=100, help="max sessions in flight at once")
+    p.add_argument(
+        "--periodic-interval", type=float, help="override PeriodicInformInterval (0: back-to-back)"
+    )
+    p.add_argument(
+        "--jitter", type=float, default=0.0, help="random extra delay per periodic inform (s)"
+    )
+    p.add_argument(
+        "--quirk", action="append", default=[], help="comma-separated quirks (see --list-quirks)"
+    )
+    p.add_argument(
+        "--unsupported", default="", help="RPCs answered with fault 9000, e.g. Reboot,FactoryReset"
+    )
+    p.add_argument(
+        "--ns", default="cwmp-1-0", help="cwmp namespace of the device's requests (cwmp-1-0 … 1-4)"
+    )
+    p.add_argument(
+        "--bootstrap", action="store_true", help="first Inform carries 0 BOOTSTRAP + 1 BOOT"
+    )
+    p.add_argument("--cr-host", default="127.0.0.1", help="connection-request listener host")
+    p.add_argument(
+        "--cr-port", type=int, default=0, help="connection-request listener port (0: any free port)"
+    )
+    p.add_argument(
+        "--cr-username", help="ConnectionRequestUsername ({serial} allowed; default: the dump's)"
+    )
+    p.add_argument(
+        "--cr-password", help="ConnectionRequestPassword ({serial} allowed; default: the dump's)"
+    )
+    p.add_argument("--once", action="store_true", help="one boot session per device, then exit")
+    p.add_argument("--sessions", type=int, help="run until every device completed K sessions")
+    p.add_argument("--duration", type=float, help="run for S seconds")
+    p.add_argument(
+        "--retries", type=int, default=2, help="with --once: retries of a failed session"
+    )
+    p.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout per request (s)")
+    p.add_argument("--retry-min-wait", type=float, default=5.0, help="first retry back-off (s)")
+    p.add_argument(
+        "--reboot-delay", type=float, default=0.0, help="simulated boot time after Reboot (s)"
+    )
+    p.add_argument("--firmware-version", help="SoftwareVersion after a firmware download")
+    p.add_argument("--quiet", action="store_true", help="no per-device lines, totals only")
+    p.add_argument("--verbose", "-v", action="store_true", help="log every session's transcript")
+    p.add_argument("--list-dumps", action="store_true", help="list the shipped dumps and exit")
+    p.add_argument("--list-quirks", action="store_true", help="list the quirks and exit")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list_dumps:
+        print("\n".join(list_dumps()))
+        return 0
+    if args.list_quirks:
+        for name, what in FLAGS.items():
+            print(f"{name:30} {what}")
+        for name, values in VALUED.items():
+            print(f"{name + '=…':30} {', '.join(values) if values else 'free value'}")
+        return 0
+    if not args.acs_url:
+        print("--acs-url is required", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+    )
+    try:
+        quirks = Quirks.parse(args.quirk)
+        fleet = Fleet(
+            acs_url=args.acs_url,
+            username=args.username,
+            password=args.password,
+            dumps=args.dump or ["huawei-eg8145v5"],
+            count=args.count,
+            serial_prefix=args.serial_prefix,
+            concurrency=args.concurrency,
+            quirks=quirks,
+            cr_host=args.cr_host,
+            cr_port=args.cr_port,
+            cr_username=args.cr_username,
+            cr_password=args.cr_password,
+            unsupported=args.unsupported,
+            cwmp_ns=args.ns,
+            bootstrap=args.bootstrap,
+            periodic_interval=args.periodic_interval,
+            jitter=args.jitter,
+            timeout=args.timeout,
+            retry_min_wait=args.retry_min_wait,
+            reboot_delay=args.reboot_delay,
+            firmware_version=args.firmware_version,
+            verbose=args.verbose,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cpesim: {exc}", file=sys.stderr)
+        return 2
+
+    async def go() -> None:
+        if args.once:
+            try:
+                await fleet.run_once(retries=args.retries)
+            finally:
+                await fleet.close()
+        elif args.sessions is None and args.duration is None:
+            printer = asyncio.create_task(_progress(fleet))
+            try:
+                await fleet.run()
+            finally:
+                printer.cancel()
+        else:
+            await fleet.run(duration=args.duration, sessions=args.sessions)
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+    if not args.quiet:
+        for line in fleet.summary_lines():
+            print(line)
+    print(f"total: {fleet.stats}")
+    ok = all(d.last_result is not None and d.last_result.ok for d in fleet.devices)
+    return 0 if ok else 1
+
+
+async def _progress(fleet: Fleet) -> None:
+    while True:
+        await asyncio.sleep(10)
+        print(f"progress: {fleet.stats}", flush=True)

@@ -1,0 +1,11 @@
+"""The simulator's tests need no Django: they shadow the project-wide autouse fixture."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cwmp_state():
+    """Overrides tests/conftest.py's fixture of the same name (it needs Django settings)."""
+    yield
