@@ -189,6 +189,20 @@ CWMP_NONCE_TTL = env.int("CWMP_NONCE_TTL", default=300)
 # Seconds a tenant object stays cached in each process on the CWMP path.
 CWMP_TENANT_CACHE_SECONDS = env.int("CWMP_TENANT_CACHE_SECONDS", default=30)
 
+# Connection requests (cwmp/connreq.py, cwmp/tasks.py).
+CWMP_CONNREQ_TIMEOUT = env.float("CWMP_CONNREQ_TIMEOUT", default=5.0)
+CWMP_CONNREQ_TLS_VERIFY = env.bool("CWMP_CONNREQ_TLS_VERIFY", default=True)
+CWMP_CONNREQ_UDP_COPIES = env.int("CWMP_CONNREQ_UDP_COPIES", default=3)
+CWMP_CONNREQ_UDP_SPACING = env.float("CWMP_CONNREQ_UDP_SPACING", default=0.5)
+CWMP_CONNREQ_DEVICE_INTERVAL = env.float("CWMP_CONNREQ_DEVICE_INTERVAL", default=10.0)
+CWMP_CONNREQ_TENANT_RATE = env.int("CWMP_CONNREQ_TENANT_RATE", default=50)
+# The STUN server (TR-111 Part 2) CPEs behind NAT keep their bindings with.
+CWMP_STUN_HOST = env.str("CWMP_STUN_HOST", default="127.0.0.1")
+CWMP_STUN_PORT = env.int("CWMP_STUN_PORT", default=3478)
+CWMP_STUN_RELAY = env.str("CWMP_STUN_RELAY", default="")
+CWMP_STUN_WORKERS = env.int("CWMP_STUN_WORKERS", default=4)
+CWMP_STUN_RECORD_INTERVAL = env.float("CWMP_STUN_RECORD_INTERVAL", default=60.0)
+
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
     "version": 1,

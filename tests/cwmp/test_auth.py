@@ -62,11 +62,7 @@ def first_challenge(header: str) -> str:
 
 def split_challenges(header: str) -> list[str]:
     # Independent of cwmp.auth: split where a new "Digest " scheme token starts.
-    return [
-        p.strip().rstrip(",")
-        for p in re.split(r"(?:^|,\s*)(?=Digest )", header)
-        if p.strip()
-    ]
+    return [p.strip().rstrip(",") for p in re.split(r"(?:^|,\s*)(?=Digest )", header) if p.strip()]
 
 
 def httpx_auth_header(
@@ -80,16 +76,12 @@ def httpx_auth_header(
     auth = httpx.DigestAuth(username, password)
     flow = auth.sync_auth_flow(httpx.Request(method, url))
     request = next(flow)
-    response = httpx.Response(
-        401, headers={"WWW-Authenticate": challenge}, request=request
-    )
+    response = httpx.Response(401, headers={"WWW-Authenticate": challenge}, request=request)
     retry = flow.send(response)
     return retry.headers["Authorization"], auth
 
 
-def httpx_next_header(
-    auth: httpx.DigestAuth, method: str = "POST", url: str = URL
-) -> str:
+def httpx_next_header(auth: httpx.DigestAuth, method: str = "POST", url: str = URL) -> str:
     """Preemptive header httpx sends on the following request (nc incremented)."""
     flow = auth.sync_auth_flow(httpx.Request(method, url))
     return next(flow).headers["Authorization"]
@@ -130,9 +122,7 @@ def tracker() -> MemoryNonceTracker:
     return MemoryNonceTracker()
 
 
-def verify(
-    authority: DigestAuthority, header: str, tracker, binding: str = "s1", **kw
-) -> Verdict:
+def verify(authority: DigestAuthority, header: str, tracker, binding: str = "s1", **kw) -> Verdict:
     kw.setdefault("ha1_for", HA1_FOR)
     return authority.verify(
         digest_creds(header), method="POST", tracker=tracker, binding=binding, **kw
@@ -208,9 +198,7 @@ def test_constructor_validation() -> None:
 
 
 @pytest.mark.parametrize("algorithm", ["MD5", "SHA-256", "MD5-sess", "SHA-256-sess"])
-def test_httpx_client_succeeds(
-    clock: Clock, tracker: MemoryNonceTracker, algorithm: str
-) -> None:
+def test_httpx_client_succeeds(clock: Clock, tracker: MemoryNonceTracker, algorithm: str) -> None:
     authority = DigestAuthority(SECRET, REALM, algorithms=(algorithm,), clock=clock)
     header, _ = httpx_auth_header(authority.challenge())
     assert f"algorithm={algorithm}" in header
@@ -218,30 +206,20 @@ def test_httpx_client_succeeds(
     assert verdict == Verdict(ok=True, username=USER, reason="digest")
 
 
-def test_wrong_password_fails(
-    authority: DigestAuthority, tracker: MemoryNonceTracker
-) -> None:
-    header, _ = httpx_auth_header(
-        first_challenge(authority.challenge()), password="nope"
-    )
+def test_wrong_password_fails(authority: DigestAuthority, tracker: MemoryNonceTracker) -> None:
+    header, _ = httpx_auth_header(first_challenge(authority.challenge()), password="nope")
     verdict = verify(authority, header, tracker)
     assert not verdict.ok and not verdict.stale and verdict.username is None
     assert "nope" not in verdict.reason
 
 
-def test_unknown_user_fails(
-    authority: DigestAuthority, tracker: MemoryNonceTracker
-) -> None:
-    header, _ = httpx_auth_header(
-        first_challenge(authority.challenge()), username="intruder"
-    )
+def test_unknown_user_fails(authority: DigestAuthority, tracker: MemoryNonceTracker) -> None:
+    header, _ = httpx_auth_header(first_challenge(authority.challenge()), username="intruder")
     verdict = verify(authority, header, tracker)
     assert not verdict.ok and verdict.reason == "unknown user"
 
 
-def test_wrong_realm_fails(
-    authority: DigestAuthority, tracker: MemoryNonceTracker
-) -> None:
+def test_wrong_realm_fails(authority: DigestAuthority, tracker: MemoryNonceTracker) -> None:
     challenge = first_challenge(authority.challenge()).replace(REALM, "other realm")
     header, _ = httpx_auth_header(challenge)
     ha1_for = store({USER: PASSWORD}, realm="other realm")
@@ -249,9 +227,7 @@ def test_wrong_realm_fails(
     assert not verdict.ok and verdict.reason == "realm mismatch"
 
 
-def test_tampered_nonce_fails(
-    authority: DigestAuthority, tracker: MemoryNonceTracker
-) -> None:
+def test_tampered_nonce_fails(authority: DigestAuthority, tracker: MemoryNonceTracker) -> None:
     challenge = first_challenge(authority.challenge())
     nonce = nonce_of(challenge)
     raw = bytearray(base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4)))
@@ -269,9 +245,7 @@ def test_garbage_nonce_fails(authority: DigestAuthority, tracker, nonce: str) ->
     assert verify(authority, header, tracker).reason == "invalid nonce"
 
 
-def test_nonce_from_another_secret_fails(
-    clock: Clock, tracker: MemoryNonceTracker
-) -> None:
+def test_nonce_from_another_secret_fails(clock: Clock, tracker: MemoryNonceTracker) -> None:
     other = DigestAuthority(b"another-secret-of-16+bytes", REALM, clock=clock)
     ours = DigestAuthority(SECRET, REALM, clock=clock)
     header, _ = httpx_auth_header(other.challenge())
@@ -287,9 +261,7 @@ def test_nonce_valid_across_workers_sharing_the_secret(clock: Clock, tracker) ->
     assert verify(worker_b, header, tracker).ok
 
 
-def test_expired_nonce_is_stale(
-    authority: DigestAuthority, clock: Clock, tracker
-) -> None:
+def test_expired_nonce_is_stale(authority: DigestAuthority, clock: Clock, tracker) -> None:
     header, _ = httpx_auth_header(first_challenge(authority.challenge()))
     clock.now += 299
     assert verify(authority, header, tracker).ok
@@ -298,12 +270,8 @@ def test_expired_nonce_is_stale(
     assert verdict == Verdict(ok=False, stale=True, reason="stale nonce")
 
 
-def test_expired_nonce_with_wrong_password_is_not_stale(
-    authority, clock, tracker
-) -> None:
-    header, _ = httpx_auth_header(
-        first_challenge(authority.challenge()), password="bad"
-    )
+def test_expired_nonce_with_wrong_password_is_not_stale(authority, clock, tracker) -> None:
+    header, _ = httpx_auth_header(first_challenge(authority.challenge()), password="bad")
     clock.now += 1000
     verdict = verify(authority, header, tracker)
     assert not verdict.ok and not verdict.stale
@@ -379,14 +347,12 @@ def test_md5_refused_when_not_offered(clock: Clock, tracker) -> None:
 
 def test_unsupported_algorithm_and_qop(authority: DigestAuthority, tracker) -> None:
     challenge = first_challenge(authority.challenge())
-    header, _ = httpx_auth_header(
-        challenge.replace("algorithm=MD5", "algorithm=SHA-512")
-    )
+    header, _ = httpx_auth_header(challenge.replace("algorithm=MD5", "algorithm=SHA-512"))
     assert verify(authority, header, tracker).reason == "unsupported algorithm"
     good, _ = httpx_auth_header(challenge)
-    assert verify(
-        authority, good.replace("qop=auth", "qop=auth-int"), tracker
-    ).reason == ("unsupported qop")
+    assert verify(authority, good.replace("qop=auth", "qop=auth-int"), tracker).reason == (
+        "unsupported qop"
+    )
 
 
 def test_missing_or_bad_nc(authority: DigestAuthority, tracker) -> None:
@@ -394,9 +360,7 @@ def test_missing_or_bad_nc(authority: DigestAuthority, tracker) -> None:
     for bad in ("nc=0x1", "nc=00000000", "nc=zz", "nc=123456789"):
         assert not verify(authority, header.replace("nc=00000001", bad), tracker).ok
     no_cnonce = re.sub(r', cnonce="[^"]*"', "", header)
-    assert (
-        verify(authority, no_cnonce, tracker).reason == "missing or malformed nc/cnonce"
-    )
+    assert verify(authority, no_cnonce, tracker).reason == "missing or malformed nc/cnonce"
 
 
 def test_opaque_mismatch_and_absent(authority: DigestAuthority, tracker) -> None:
@@ -418,17 +382,15 @@ def test_uri_not_enforced_by_default_but_on_request(authority: DigestAuthority) 
     challenge = first_challenge(authority.challenge())
     header, _ = httpx_auth_header(challenge, url="http://proxy.example/rewritten/path")
     assert verify(authority, header, MemoryNonceTracker()).ok
-    assert verify(
-        authority, header, MemoryNonceTracker(), expected_uri=PATH
-    ).reason == ("uri mismatch")
+    assert verify(authority, header, MemoryNonceTracker(), expected_uri=PATH).reason == (
+        "uri mismatch"
+    )
     assert verify(
         authority, header, MemoryNonceTracker(), expected_uri="http://x/rewritten/path"
     ).ok
 
 
-def test_uppercase_hex_response_and_stored_ha1(
-    authority: DigestAuthority, tracker
-) -> None:
+def test_uppercase_hex_response_and_stored_ha1(authority: DigestAuthority, tracker) -> None:
     header, _ = httpx_auth_header(first_challenge(authority.challenge()))
     response = re.search(r'response="([0-9a-f]+)"', header)
     assert response
@@ -554,12 +516,8 @@ def test_parse_garbage_returns_none(header: str | None) -> None:
 
 def test_parse_basic_variants() -> None:
     token = base64.b64encode("user:pa:ss wörd".encode()).decode()
-    assert parse_authorization(f"Basic {token}") == BasicCredentials(
-        "user", "pa:ss wörd"
-    )
-    assert parse_authorization(f"basic   {token}  ") == BasicCredentials(
-        "user", "pa:ss wörd"
-    )
+    assert parse_authorization(f"Basic {token}") == BasicCredentials("user", "pa:ss wörd")
+    assert parse_authorization(f"basic   {token}  ") == BasicCredentials("user", "pa:ss wörd")
     unpadded = base64.b64encode(b"u:pw").decode().rstrip("=")
     assert parse_authorization(f"BASIC {unpadded}") == BasicCredentials("u", "pw")
     latin1 = base64.b64encode("cpe:pässwörd".encode("latin-1")).decode()
@@ -578,9 +536,7 @@ def test_verify_basic(authority: DigestAuthority) -> None:
     assert ok == Verdict(ok=True, username=USER, reason="basic")
     bad = authority.verify_basic(BasicCredentials(USER, "wrong"), ha1_for=HA1_FOR)
     assert not bad.ok and bad.username is None and "wrong" not in bad.reason
-    unknown = authority.verify_basic(
-        BasicCredentials("nobody", PASSWORD), ha1_for=HA1_FOR
-    )
+    unknown = authority.verify_basic(BasicCredentials("nobody", PASSWORD), ha1_for=HA1_FOR)
     assert not unknown.ok and unknown.reason == "unknown user"
 
 

@@ -63,7 +63,7 @@ class Command(BaseCommand):
         except InvalidTask as exc:
             raise CommandError(str(exc), returncode=2) from None
         if options["connection_request"]:
-            from cwmp.connreq import request_connection
+            from cwmp.tasks import request_connection
 
             outcome = request_connection(device, wait=True)
             self.stderr.write(f"connection request: {outcome}")

@@ -1,0 +1,190 @@
+"""Background jobs of the CWMP app (django-tasks; ``manage.py db_worker`` runs them).
+
+Connection requests are sent here and never inside a web request: a CPE may
+take seconds to answer or never answer, and a web worker must not wait for
+it. ``request_connection`` is the one entry point for the portal, the API
+and the management commands.
+
+Order of transports: HTTP first (TR-069 3.2.2), because the CPE's answer
+confirms the request; then UDP (TR-069 Annex G / TR-111) when the device has
+a UDPConnectionRequestAddress and HTTP could not reach it at all (refused by
+the allow-list, e.g. a private address behind NAT; no URL; resolution,
+connection or timeout failure). A CPE that answered HTTP (401, 403, 5xx, a
+redirect) is reachable, so UDP with the same credentials would not help.
+
+Rate limits (Django's cache, so shared by all workers when Redis is set):
+* per device: one request per ``CWMP_CONNREQ_DEVICE_INTERVAL`` seconds
+  (TR-069 3.2.2 lets the CPE itself throttle connection requests; we do not
+  make it); a request inside the window is coalesced with the queued one;
+* per tenant: at most ``CWMP_CONNREQ_TENANT_RATE`` requests per second (a
+  fixed one-second window in the cache: ``cache.add`` + ``cache.incr``, both
+  atomic in Redis and locmem); a job that finds the window full waits for
+  the next one once, then re-queues itself a second later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from django_tasks import task
+
+from cwmp.connreq import (
+    ConnectionRequestResult,
+    send_http_connection_request,
+    send_udp_connection_request,
+)
+
+if TYPE_CHECKING:
+    from devices.models import Device
+
+log = logging.getLogger("acsportal.cwmp.tasks")
+
+# A job re-queued this many times for a full tenant window gives up.
+MAX_DEFERRALS = 30
+
+
+def _device_key(device_pk: int) -> str:
+    return f"cwmp:connreq:device:{device_pk}"
+
+
+def _tenant_key(tenant_id: int, window: int) -> str:
+    return f"cwmp:connreq:tenant:{tenant_id}:{window}"
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def take_tenant_slot(tenant_id: int, *, rate: int, now: float | None = None) -> bool:
+    """Count one connection request in the tenant's current one-second window.
+
+    True while the window holds at most ``rate`` requests; ``rate <= 0``
+    means unlimited. ``cache.add`` creates the counter once and ``cache.incr``
+    increments it atomically, so concurrent workers cannot overshoot.
+    """
+    if rate <= 0:
+        return True
+    window = int(_now() if now is None else now)
+    key = _tenant_key(tenant_id, window)
+    cache.add(key, 0, timeout=5)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the counter expired between add and incr
+        cache.add(key, 1, timeout=5)
+        count = 1
+    return count <= rate
+
+
+def _acquire_tenant_slot(tenant_id: int) -> bool:
+    """One slot now, or in the next window after sleeping until it starts."""
+    rate = int(getattr(settings, "CWMP_CONNREQ_TENANT_RATE", 50))
+    if take_tenant_slot(tenant_id, rate=rate):
+        return True
+    now = _now()
+    _sleep(int(now) + 1 - now + 0.005)
+    return take_tenant_slot(tenant_id, rate=rate)
+
+
+def _unreachable(result: ConnectionRequestResult) -> bool:
+    """HTTP never reached the CPE (so UDP may): refused here, or no HTTP answer at all."""
+    return result.refused or result.status_code is None
+
+
+def run_connection_request(device_pk: int, *, defer: bool = True, deferrals: int = 0) -> dict:
+    """Send a connection request to one device; the job's body. Never raises for a device.
+
+    Returns a JSON-able report: ``outcome`` is ``ok``, ``failed``,
+    ``no_address``, ``no_device``, ``tenant_inactive``, ``deferred`` (tenant
+    window full, re-queued when ``defer``) or ``rate_limited``.
+    """
+    from devices.models import Device
+
+    device = Device.objects.select_related("tenant").filter(pk=device_pk).first()
+    report: dict[str, Any] = {"device": device_pk, "attempts": []}
+    if device is None:
+        log.info("connreq: device %s no longer exists", device_pk)
+        return report | {"outcome": "no_device"}
+    report["device_id"] = device.device_id
+    if not device.tenant.is_active:
+        return report | {"outcome": "tenant_inactive"}
+    if not device.connection_request_url and not device.udp_connection_request_address:
+        log.info("connreq %s: %s has no connection request address", device.tenant.slug, device)
+        return report | {"outcome": "no_address"}
+
+    if not _acquire_tenant_slot(device.tenant_id):
+        if defer and deferrals < MAX_DEFERRALS:
+            connection_request.using(run_after=timezone.now() + timedelta(seconds=1)).enqueue(
+                device_pk, deferrals=deferrals + 1
+            )
+            return report | {"outcome": "deferred"}
+        log.warning("connreq %s: %s dropped, tenant rate limit", device.tenant.slug, device)
+        return report | {"outcome": "rate_limited"}
+
+    outcome = "failed"
+    http = None
+    if device.connection_request_url:
+        http = send_http_connection_request(device)
+        report["attempts"].append(http.as_dict())
+        if http.ok:
+            outcome = "ok"
+    if device.udp_connection_request_address and (http is None or _unreachable(http)):
+        udp = send_udp_connection_request(device)
+        report["attempts"].append(udp.as_dict())
+        if udp.ok:
+            outcome = "ok"
+    last = report["attempts"][-1]
+    report.update(outcome=outcome, transport=last["transport"], error=last["error"])
+    return report
+
+
+@task()
+def connection_request(device_pk: int, deferrals: int = 0) -> dict:
+    """Job: wake one CPE (TR-069 3.2.2, Annex G); see ``run_connection_request``."""
+    return run_connection_request(device_pk, defer=True, deferrals=deferrals)
+
+
+@dataclass(slots=True, frozen=True)
+class ConnectionRequestTicket:
+    """What ``request_connection`` did: queued a job, joined a queued one, or ran it."""
+
+    status: Literal["enqueued", "coalesced", "done"]
+    task_id: str | None = None
+    result: dict[str, Any] | None = field(default=None)
+
+
+def request_connection(device: Device, *, wait: bool = False) -> ConnectionRequestTicket:
+    """Ask ``device`` to open a CWMP session: enqueue the job, or run it inline with ``wait``.
+
+    Web requests always enqueue (``wait=False``); ``wait=True`` is for
+    management commands, which may block. A second request for the same
+    device inside ``CWMP_CONNREQ_DEVICE_INTERVAL`` seconds is coalesced into
+    the first (``status="coalesced"``, with the first job's id when known).
+    """
+    window = int(getattr(settings, "CWMP_CONNREQ_DEVICE_INTERVAL", 10))
+    key = _device_key(device.pk)
+    if window > 0 and not cache.add(key, "", timeout=window):
+        log.info("connreq: %s coalesced with a request less than %ss old", device, window)
+        return ConnectionRequestTicket("coalesced", task_id=cache.get(key) or None)
+    if wait:
+        return ConnectionRequestTicket(
+            "done", result=run_connection_request(device.pk, defer=False)
+        )
+    try:
+        queued = connection_request.enqueue(device.pk)
+    except Exception:
+        cache.delete(key)  # nothing queued: do not coalesce the next request into it
+        raise
+    if window > 0:
+        cache.set(key, str(queued.id), timeout=window)
+    return ConnectionRequestTicket("enqueued", task_id=str(queued.id))
