@@ -455,8 +455,8 @@ def send_http_connection_request(
     outcome = _run(
         http_connection_request(
             device.connection_request_url,
-            username=device.connection_request_username,
-            password=device.connection_request_password,
+            username=device.connection_request_credentials()[0],
+            password=device.connection_request_credentials()[1],
             allowlist=tenant_allowlist(tenant),
             timeout=bound,
             verify=bool(_setting("CWMP_CONNREQ_TLS_VERIFY", True)),
@@ -615,8 +615,8 @@ def send_udp_connection_request(
     tenant = device.tenant
     outcome = udp_connection_request(
         device.udp_connection_request_address,
-        username=device.connection_request_username,
-        password=device.connection_request_password,
+        username=device.connection_request_credentials()[0],
+        password=device.connection_request_credentials()[1],
         allowlist=tenant_allowlist(tenant),
         copies=int(copies if copies is not None else _setting("CWMP_CONNREQ_UDP_COPIES", 3)),
         spacing=float(

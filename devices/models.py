@@ -77,6 +77,12 @@ class Device(models.Model):
     def __str__(self) -> str:
         return self.device_id
 
+    def connection_request_credentials(self) -> tuple[str, str]:
+        """The device's own pair when known, else the tenant's default."""
+        if self.connection_request_username:
+            return self.connection_request_username, self.connection_request_password
+        return self.tenant.connection_request_username, self.tenant.connection_request_password
+
     def cwmp_ha1(self, algorithm: str) -> str:
         return (
             self.cwmp_ha1_sha256 if algorithm.upper().startswith("SHA-256") else self.cwmp_ha1_md5

@@ -287,6 +287,8 @@ def session_rpc_answered(
         task.result = {**task.result, **outcome.result}
         if outcome.status == "done":
             _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+            if task.type in ("set_parameter_values", "set_and_verify"):
+                _remember_connection_request_credentials(device_pk, task.args.get("values", []))
         elif outcome.status == "transferred":
             _transfer_succeeded(task, device_pk=device_pk, events=(), now=now)
         elif outcome.status == "error":
@@ -297,6 +299,43 @@ def session_rpc_answered(
                 task.progress["waiting"] = True
             task.save(update_fields=["progress", "result"])
         return task
+
+
+_CR_USERNAME = "ManagementServer.ConnectionRequestUsername"
+_CR_PASSWORD = "ManagementServer.ConnectionRequestPassword"
+
+
+def _remember_connection_request_credentials(device_pk: int, values: list[list[Any]]) -> None:
+    """The ACS set the device's connection-request credentials: use them from now on."""
+    fields = {}
+    for path, value, *_ in values:
+        if path.endswith(_CR_USERNAME):
+            fields["connection_request_username"] = str(value)
+        elif path.endswith(_CR_PASSWORD):
+            fields["connection_request_password"] = str(value)
+    if fields:
+        Device.objects.filter(pk=device_pk).update(**fields)
+
+
+def provision_connection_request_credentials(*, device: Device) -> Task:
+    """Give a new device its own random connection-request credentials (TR-069 3.2.2).
+
+    A shared or factory-default password would let anyone who learns it
+    make every device of the ISP call in; one per device, set by the ACS
+    at first contact, is what operators expect.
+    """
+    root = device.data_model or "InternetGatewayDevice"
+    return task_enqueue(
+        device=device,
+        type="set_parameter_values",
+        args={
+            "values": [
+                [f"{root}.{_CR_USERNAME}", f"acs-{device.serial_number}"[:64], "xsd:string"],
+                [f"{root}.{_CR_PASSWORD}", secrets.token_urlsafe(15), "xsd:string"],
+            ]
+        },
+        via="bootstrap",
+    )
 
 
 def _apply_fault(

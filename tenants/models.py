@@ -81,6 +81,15 @@ class Tenant(models.Model):
         help_text="Devices may have their own CWMP credentials, bound to their identity.",
     )
     periodic_inform_interval = models.PositiveIntegerField(default=3600)
+    # Connection-request credentials (ACS -> CPE, TR-069 3.2.2). With
+    # provisioning on, each new device gets its own random pair by
+    # SetParameterValues at first contact; these are the fallback.
+    provision_cr_credentials = models.BooleanField(
+        default=True,
+        help_text="Give each new device its own random connection-request credentials.",
+    )
+    connection_request_username = models.CharField(max_length=256, blank=True)
+    connection_request_password = models.CharField(max_length=256, blank=True)
     connection_request_networks = models.TextField(
         blank=True,
         validators=[validate_networks],

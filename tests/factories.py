@@ -21,6 +21,8 @@ class TenantFactory(factory.django.DjangoModelFactory):
 
     slug = factory.Sequence(lambda n: f"isp{n}")
     name = factory.LazyAttribute(lambda o: f"ISP {o.slug}")
+    # Off by default so a test's session holds only the RPCs it queued.
+    provision_cr_credentials = False
 
     @factory.post_generation
     def credentials(obj, create, extracted, **kwargs):

@@ -122,4 +122,6 @@ def e2e_tenant(transactional_db, acs_server):
     """A tenant with Digest+Basic credentials, committed so the server sees it."""
     from tests.factories import TenantFactory
 
-    return TenantFactory(slug="e2e")
+    return TenantFactory(
+        slug="e2e", provision_cr_credentials=True, connection_request_networks="127.0.0.0/8"
+    )
