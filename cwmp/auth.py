@@ -317,7 +317,7 @@ def parse_authorization(
         if scheme == "digest":
             return _parse_digest(rest)
         return None
-    except Exception:  # noqa: BLE001 - hostile input must never crash the endpoint
+    except Exception:
         return None
 
 

@@ -302,7 +302,7 @@ def session_rpc_answered(
 
 
 _CR_USERNAME = "ManagementServer.ConnectionRequestUsername"
-_CR_PASSWORD = "ManagementServer.ConnectionRequestPassword"
+_CR_PASSWORD = "ManagementServer.ConnectionRequestPassword"  # noqa: S105 (a path)
 
 
 def _remember_connection_request_credentials(device_pk: int, values: list[list[Any]]) -> None:

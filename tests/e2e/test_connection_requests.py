@@ -135,9 +135,9 @@ def test_connection_request_refused_outside_the_allow_list(e2e_tenant, acs_serve
 def _env(server):
     import os
 
-    from tests.e2e.conftest import _database_url
-
     from django.conf import settings
+
+    from tests.e2e.conftest import _database_url
 
     env = dict(os.environ)
     env.update(
