@@ -124,7 +124,13 @@ def tenant_for_slug(slug: str) -> Tenant | None:
         hit = _tenants.get(slug)
         if hit and hit[0] > now:
             return hit[1]
-    tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
+    if slug:
+        tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
+    else:
+        # The default URL works only while exactly one tenant exists: with
+        # two, a CPE must say which it belongs to.
+        only = list(Tenant.objects.filter(is_active=True)[:2])
+        tenant = only[0] if len(only) == 1 else None
     if ttl > 0:
         with _tenants_lock:
             if len(_tenants) > 10_000:

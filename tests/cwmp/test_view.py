@@ -552,3 +552,11 @@ def test_digest_still_works_beside_certificates(cert_tenant):
     cpe = ScriptedCPE(Client(), "/cwmp/isp/", auth="digest")
     first, last = cpe.session(inform_body("SN1"))
     assert last.status_code == 204
+
+
+def test_default_url_serves_the_only_tenant(tenant):
+    cpe = ScriptedCPE(Client(), "/cwmp/")
+    cpe.session(inform_body("SN1"))
+    assert Device.objects.get().tenant == tenant
+    TenantFactory(slug="second")
+    assert ScriptedCPE(Client(), "/cwmp/").inform(inform_body("SN2")).status_code == 404
