@@ -222,7 +222,8 @@ class RedisSessionStore:
         self._r.set(f"{self._p}c:{conn}", sid, ex=ttl)
 
     def session_for_connection(self, conn: str) -> str | None:
-        return self._r.get(f"{self._p}c:{conn}")
+        sid = self._r.get(f"{self._p}c:{conn}")
+        return sid if isinstance(sid, str) else None  # decode_responses=True
 
     def unbind_connection(self, conn: str, sid: str) -> None:
         self._delete_if(keys=[f"{self._p}c:{conn}"], args=[sid])
