@@ -239,9 +239,7 @@ def _decode_ext_value(value: str) -> str | None:
             else:
                 raw.extend(encoded[i].encode("ascii"))
                 i += 1
-        return bytes(raw).decode(
-            "utf-8" if charset.strip().upper() == "UTF-8" else "latin-1"
-        )
+        return bytes(raw).decode("utf-8" if charset.strip().upper() == "UTF-8" else "latin-1")
     except (ValueError, IndexError, UnicodeError):
         return None
 
@@ -461,9 +459,7 @@ class DigestAuthority:
             raise ValueError("nonce_ttl must be positive")
         offered = tuple(_canonical_algorithm(a) for a in algorithms)
         if not offered or any(a not in SUPPORTED_ALGORITHMS for a in offered):
-            raise ValueError(
-                f"algorithms must be a non-empty subset of {SUPPORTED_ALGORITHMS}"
-            )
+            raise ValueError(f"algorithms must be a non-empty subset of {SUPPORTED_ALGORITHMS}")
         self._secret = bytes(secret)
         self.realm = realm
         self.nonce_ttl = nonce_ttl
@@ -472,14 +468,12 @@ class DigestAuthority:
         accepted = set(self.algorithms)
         accepted.update(_base_algorithm(a) for a in self.algorithms)
         accepted.update(_base_algorithm(a) + "-sess" for a in self.algorithms)
-        accepted.update(
-            ("SHA-256", "SHA-256-sess")
-        )  # never weaker than what was offered
+        accepted.update(("SHA-256", "SHA-256-sess"))  # never weaker than what was offered
         self._accepted = frozenset(accepted)
         self._opaque = _b64url(
-            hmac.new(
-                self._secret, b"opaque\x00" + realm.encode("utf-8"), hashlib.sha256
-            ).digest()[:18]
+            hmac.new(self._secret, b"opaque\x00" + realm.encode("utf-8"), hashlib.sha256).digest()[
+                :18
+            ]
         )
         # Stand-in HA1 so unknown users cost the same work as known ones.
         self._dummy_ha1 = secrets.token_hex(32)
@@ -487,9 +481,7 @@ class DigestAuthority:
     # ---------------------------------------------------------------- nonce
 
     def _mac(self, body: bytes) -> bytes:
-        return hmac.new(
-            self._secret, body + self.realm.encode("utf-8"), hashlib.sha256
-        ).digest()
+        return hmac.new(self._secret, body + self.realm.encode("utf-8"), hashlib.sha256).digest()
 
     def make_nonce(self) -> str:
         """A fresh signed nonce: ``base64url(ts || random || HMAC(secret, ts || random || realm))``."""
@@ -562,9 +554,7 @@ class DigestAuthority:
         """
         if creds.userhash:
             return _fail("userhash not supported")
-        if not hmac.compare_digest(
-            creds.realm.encode("utf-8"), self.realm.encode("utf-8")
-        ):
+        if not hmac.compare_digest(creds.realm.encode("utf-8"), self.realm.encode("utf-8")):
             return _fail("realm mismatch")
         age = self._nonce_age(creds.nonce)
         if age is None:
@@ -581,11 +571,7 @@ class DigestAuthority:
                 return _fail("session algorithm without qop")
             nc_value = 1  # RFC 2069 has no counter: treat every use as the first
         elif creds.qop == "auth":
-            if (
-                creds.nc is None
-                or creds.cnonce is None
-                or not _NC_RE.fullmatch(creds.nc)
-            ):
+            if creds.nc is None or creds.cnonce is None or not _NC_RE.fullmatch(creds.nc):
                 return _fail("missing or malformed nc/cnonce")
             nc_value = int(creds.nc, 16)
             if nc_value == 0:
@@ -597,9 +583,7 @@ class DigestAuthority:
 
         stored = ha1_for(creds.username, _base_algorithm(algorithm))
         known = stored is not None and bool(_HEX_RE.fullmatch(stored.strip().lower()))
-        ha1 = (
-            stored.strip().lower() if known and stored is not None else self._dummy_ha1
-        )
+        ha1 = stored.strip().lower() if known and stored is not None else self._dummy_ha1
         if algorithm.endswith("-sess"):
             ha1 = _h(algorithm, f"{ha1}:{creds.nonce}:{creds.cnonce}")
         ha2 = _h(algorithm, f"{method}:{creds.uri}")
@@ -642,7 +626,5 @@ class DigestAuthority:
             ):
                 return Verdict(ok=True, username=creds.username, reason="basic")
             return _fail("bad password")
-        make_ha1(
-            creds.username, self.realm, creds.password, "SHA-256"
-        )  # equalise timing
+        make_ha1(creds.username, self.realm, creds.password, "SHA-256")  # equalise timing
         return _fail("unknown user")

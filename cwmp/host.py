@@ -66,9 +66,7 @@ class DjangoHost:
                 cwmp_version=state.cwmp_version,
                 started=now,
             )
-        if self.tenant.provision_cr_credentials and (
-            self.created or "0 BOOTSTRAP" in state.events
-        ):
+        if self.tenant.provision_cr_credentials and (self.created or "0 BOOTSTRAP" in state.events):
             task_services.provision_connection_request_credentials(device=device)
             device.has_tasks = True
         self.device = device

@@ -5,17 +5,18 @@ Kept apart from the view so each field quirk has one small, tested place.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 import time
 import zlib
-from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
 
+from acsportal.http import is_trusted_proxy, peer, trusted_proxies
 from tenants.models import Tenant
+
+__all__ = ["peer"]  # re-exported: the CWMP view's view of the client
 
 COOKIE_NAME = "cwmpsid"
 _SID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -56,36 +57,6 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
             raise BodyError(413, f"body larger than {limit} bytes once inflated")
         return body
     return raw
-
-
-@lru_cache(maxsize=1)
-def _trusted_proxies() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(p, strict=False) for p in settings.CWMP_TRUSTED_PROXIES)
-
-
-def _is_trusted(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in _trusted_proxies())
-
-
-def peer(request: HttpRequest) -> tuple[str, str]:
-    """The CPE's address and TCP port.
-
-    Behind a trusted proxy (``CWMP_TRUSTED_PROXIES``) these come from
-    ``X-Forwarded-For`` (last hop) and ``X-Client-Port``, which the proxy
-    sets from the CPE's connection; from anyone else they are ignored.
-    """
-    address = request.META.get("REMOTE_ADDR", "") or ""
-    port = str(request.META.get("REMOTE_PORT", "") or "")
-    if address and _trusted_proxies() and _is_trusted(address):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            address = forwarded.split(",")[-1].strip()
-        port = request.META.get("HTTP_X_CLIENT_PORT", port).strip()
-    return address, port
 
 
 def session_cookie(request: HttpRequest) -> str | None:
@@ -189,7 +160,7 @@ def client_certificate(request: HttpRequest) -> ClientCertificate | None:
     sending them itself.
     """
     address = request.META.get("REMOTE_ADDR", "") or ""
-    if not (_trusted_proxies() and _is_trusted(address)):
+    if not (trusted_proxies() and is_trusted_proxy(address)):
         return None
     if request.META.get("HTTP_X_SSL_CLIENT_VERIFY", "") != "SUCCESS":
         return None

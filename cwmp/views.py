@@ -19,6 +19,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from acsportal.http import plain as _text
 from cwmp import auth, codec, engine
 from cwmp import messages as m
 from cwmp.host import DjangoHost
@@ -43,13 +44,6 @@ from tenants.models import Tenant
 log = logging.getLogger("acsportal.cwmp")
 
 XML_CONTENT_TYPE = 'text/xml; charset="utf-8"'
-
-
-def _text(status: int, message: str, **headers: str) -> HttpResponse:
-    response = HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
-    for name, value in headers.items():
-        response[name.replace("_", "-")] = value
-    return response
 
 
 def _xml(envelope: m.Envelope, status: int = 200) -> HttpResponse:
@@ -128,8 +122,10 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     sid = secrets.token_urlsafe(18)
 
     cert = client_certificate(request)
-    if cert is None and not request.META.get("HTTP_AUTHORIZATION") and (
-        tenant.allows_digest or tenant.allows_basic
+    if (
+        cert is None
+        and not request.META.get("HTTP_AUTHORIZATION")
+        and (tenant.allows_digest or tenant.allows_basic)
     ):
         return _challenge(tenant)  # before any query: most first POSTs end here
     device = device_selectors.device_for_cwmp(tenant=tenant, device_id=device_id)

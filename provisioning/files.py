@@ -469,15 +469,20 @@ def fetch_start(
     remote_address: str | None,
     range_header: str,
     status: int,
+    streaming: bool = False,
 ) -> FileFetch:
-    """Log one request for a file; the streaming side completes the row later."""
+    """Log one request for a file.
+
+    A response without a body (refusals, HEAD, 304, 416) is finished at
+    once; a streaming one is finished by ``fetch_finish`` when it ends.
+    """
     return FileFetch.objects.create(
         file=file,
         device=device,
         remote_address=remote_address,
         range=range_header[:100],
         status=status,
-        finished=None if status in (200, 206) else timezone.now(),
+        finished=None if streaming else timezone.now(),
     )
 
 

@@ -100,14 +100,20 @@ class Fault(models.Model):
 
 
 class FileType(models.TextChoices):
-    """TR-069 A.3.2.8 FileType values the ACS serves or receives."""
+    """Download FileTypes (TR-069 A.3.2.8); Upload has its own (UploadFileType)."""
 
     FIRMWARE = "1 Firmware Upgrade Image"
     WEB_CONTENT = "2 Web Content"
     VENDOR_CONFIG = "3 Vendor Configuration File"
     TONE = "4 Tone File"
     RINGER = "5 Ringer File"
-    VENDOR_LOG = "4 Vendor Log File"  # Upload FileType (A.4.1.5)
+
+
+class UploadFileType(models.TextChoices):
+    """Upload FileTypes (TR-069 A.4.1.5)."""
+
+    VENDOR_CONFIG = "1 Vendor Configuration File"
+    VENDOR_LOG = "2 Vendor Log File"
 
 
 def _file_path(instance: File, filename: str) -> str:

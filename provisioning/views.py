@@ -52,6 +52,8 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.http import content_disposition_header, http_date
 from django.views.decorators.csrf import csrf_exempt
 
+from acsportal.http import peer
+from acsportal.http import plain as _text
 from cwmp import auth
 from devices.models import Device
 from provisioning import files
@@ -66,25 +68,10 @@ _MAX_RANGE_HEADER = 1024
 _MULTIPART_SLACK = 64 * 1024
 
 
-def _text(status: int, message: str, **headers: str) -> HttpResponse:
-    response = HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
-    for name, value in headers.items():
-        response[name.replace("_", "-")] = value
-    return response
-
-
 def _remote_address(request: HttpRequest) -> str | None:
-    """The client's IP for the fetch log; X-Forwarded-For only from a trusted proxy."""
-    address = request.META.get("REMOTE_ADDR", "") or ""
-    proxies = getattr(settings, "CWMP_TRUSTED_PROXIES", [])
+    """The client's IP for the fetch log (forwarded only by a trusted proxy)."""
     try:
-        if proxies and any(
-            ipaddress.ip_address(address) in ipaddress.ip_network(p, strict=False) for p in proxies
-        ):
-            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-            if forwarded:
-                address = forwarded.split(",")[-1].strip()
-        return str(ipaddress.ip_address(address))
+        return str(ipaddress.ip_address(peer(request)[0]))
     except ValueError:
         return None
 
@@ -395,7 +382,7 @@ def download(request: HttpRequest, token: str, name: str) -> HttpResponse:
                 416,
                 "range not satisfiable",
                 Content_Range=f"bytes */{size}",
-                **{"Accept_Ranges": "bytes"},
+                Accept_Ranges="bytes",
             ),
             device,
         )
@@ -422,7 +409,12 @@ def download(request: HttpRequest, token: str, name: str) -> HttpResponse:
         )
         return logged(_text(404, "no such file"), device)
     fetch = files.fetch_start(
-        file=file, device=device, remote_address=remote, range_header=range_header, status=status
+        file=file,
+        device=device,
+        remote_address=remote,
+        range_header=range_header,
+        status=status,
+        streaming=True,
     )
     stream = _FetchStream(
         handle, length=length, whole=start == 0 and end == size - 1, fetch_pk=fetch.pk

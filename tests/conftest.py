@@ -21,6 +21,8 @@ def _fresh_cwmp_state(settings):
 
         redis.Redis.from_url(settings.REDIS_URL).flushdb()
     transport._tenants.clear()
-    transport._trusted_proxies.cache_clear()
+    from acsportal.http import trusted_proxies
+
+    trusted_proxies.cache_clear()
     yield
     store_module.reset_store()

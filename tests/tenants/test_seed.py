@@ -61,3 +61,14 @@ def test_seed_rejects_bad_auth_setting(monkeypatch):
     monkeypatch.setenv("ACS_DEMO_CPE_AUTH", "ntlm")
     with pytest.raises(SystemExit):
         call_command("acs_seed", "--quiet")
+
+
+def test_seed_with_certificate_auth(monkeypatch):
+    monkeypatch.setenv("ACS_DEMO_CPE_AUTH", "certificate,digest")
+    monkeypatch.setenv("ACS_DEMO_CPE_CERT_ISSUER", "CN=Lab CA,O=ISP")
+    call_command("acs_seed", "--quiet")
+    demo = Tenant.objects.get(slug="demo")
+    assert demo.allows_certificate and demo.allows_digest and not demo.allows_basic
+    monkeypatch.delenv("ACS_DEMO_CPE_CERT_ISSUER")
+    with pytest.raises(SystemExit):
+        call_command("acs_seed", "--quiet")

@@ -11,9 +11,10 @@ import json
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from tenants.models import Role, Tenant
+from tenants.models import Role, Tenant, validate_auth_methods
 from tenants.services import membership_grant, staff_user_ensure, tenant_create
 
 
@@ -45,14 +46,26 @@ class Command(BaseCommand):
             env("ACS_DEMO_CPE_PASSWORD") or saved.get("cpe_password") or secrets.token_urlsafe(12)
         )
         auth_methods = (env("ACS_DEMO_CPE_AUTH") or "digest,basic").replace(" ", "")
-        if auth_methods not in ("digest", "basic", "digest,basic", "basic,digest"):
-            raise SystemExit("ACS_DEMO_CPE_AUTH must be digest, basic or digest,basic")
-        auth_methods = "digest,basic" if "," in auth_methods else auth_methods
+        try:
+            validate_auth_methods(auth_methods)
+        except ValidationError:
+            raise SystemExit(
+                "ACS_DEMO_CPE_AUTH must list digest, basic and/or certificate, e.g. digest,basic"
+            ) from None
+        cert_issuer = env("ACS_DEMO_CPE_CERT_ISSUER")
+        if "certificate" in auth_methods and not cert_issuer:
+            raise SystemExit(
+                "ACS_DEMO_CPE_AUTH=certificate needs ACS_DEMO_CPE_CERT_ISSUER (the CA's DN)"
+            )
 
         demo = Tenant.objects.filter(slug=tenant).first()
         if demo is None:
             demo = tenant_create(slug=tenant, name="Demo ISP", cpe_auth_methods=auth_methods)
         demo.cpe_auth_methods = auth_methods
+        demo.cpe_cert_issuer = cert_issuer
+        if not demo.connection_request_networks:
+            # The simulator listens on loopback; real deployments list their CPE networks.
+            demo.connection_request_networks = "127.0.0.0/8"
         demo.set_cpe_credentials(cpe_username, cpe_password)
         demo.save()
         membership_grant(tenant=demo, user=user, role=Role.ADMIN)

@@ -1,0 +1,564 @@
+"""The ACS file server: storing, signed links, CPE auth, ranges, the fetch log, uploads."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.signals import request_finished
+from django.db import close_old_connections
+from django.test import Client, RequestFactory
+from django.utils import timezone
+
+from provisioning import files, views
+from provisioning.models import File, FileFetch, Task, TaskState
+from tests.factories import CPE_PASSWORD, CPE_USERNAME, DeviceFactory, TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+BASE = "http://acs.example:7547"
+CONTENT = bytes(range(256)) * 1000  # 256000 bytes, several chunks
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.ACS_PUBLIC_URL = BASE
+    return tmp_path
+
+
+@pytest.fixture
+def tenant():
+    return TenantFactory(slug="isp")
+
+
+@pytest.fixture
+def device(tenant):
+    return DeviceFactory(tenant=tenant)
+
+
+@pytest.fixture
+def firmware(tenant):
+    return files.file_create(
+        tenant=tenant, name="fw v2.bin", file_type="1 Firmware Upgrade Image", content=CONTENT
+    )
+
+
+@pytest.fixture
+def client():
+    return Client()
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def stored_files(root) -> list:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def digest(challenge: str, username: str, password: str, *, method: str, uri: str) -> str:
+    """RFC 7616 qop=auth answer computed here, independently of cwmp.auth."""
+    params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+    realm, nonce, opaque = params["realm"], params["nonce"], params["opaque"]
+    nc, cnonce = "00000001", "c0ffee42"
+    ha1 = hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
+    response = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
+    return (
+        f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+        f'algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}", response="{response}", '
+        f'opaque="{opaque}"'
+    )
+
+
+def digest_get(client, uri, username=CPE_USERNAME, password=CPE_PASSWORD, method="GET", **extra):
+    first = client.generic(method, uri)
+    assert first.status_code == 401
+    answer = digest(first["WWW-Authenticate"], username, password, method=method, uri=uri)
+    return client.generic(method, uri, HTTP_AUTHORIZATION=answer, **extra)
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+# ------------------------------------------------------------------- storing
+
+
+def test_create_streams_to_storage_and_hashes(firmware, media, tenant):
+    firmware.refresh_from_db()
+    assert firmware.size == len(CONTENT)
+    assert firmware.sha256 == hashlib.sha256(CONTENT).hexdigest()
+    assert firmware.md5 == hashlib.md5(CONTENT).hexdigest()
+    assert len(firmware.token) >= 20
+    assert firmware.content.name == f"files/{tenant.pk}/{firmware.token}"
+    assert (media / firmware.content.name).read_bytes() == CONTENT
+
+
+def test_create_from_a_file_object_reads_in_chunks(tenant):
+    class Source(io.BytesIO):
+        biggest = 0
+
+        def read(self, n=-1):
+            assert n > 0, "never read whole"
+            Source.biggest = max(Source.biggest, n)
+            return super().read(n)
+
+    file = files.file_create(
+        tenant=tenant,
+        name="cfg.xml",
+        file_type="3 Vendor Configuration File",
+        content=Source(CONTENT),
+    )
+    assert file.size == len(CONTENT) and Source.biggest <= files.CHUNK_SIZE
+
+
+def test_create_refuses_oversize_and_stores_nothing(tenant, settings, media):
+    settings.ACS_MAX_FILE_BYTES = 1000
+    with pytest.raises(files.FileTooLarge) as err:
+        files.file_create(
+            tenant=tenant,
+            name="big",
+            file_type="1 Firmware Upgrade Image",
+            content=io.BytesIO(CONTENT),
+        )
+    assert isinstance(err.value, ValueError) and "1000" in str(err.value)
+    assert not File.objects.exists()
+    assert stored_files(media) == []
+
+
+# ---------------------------------------------------------------- signed links
+
+
+def test_signed_link_serves_the_file(client, firmware, device):
+    url = files.file_download_url(firmware, device=device, base_url=BASE)
+    assert url.startswith(f"{BASE}/files/{firmware.token}/fw%20v2.bin?d={device.pk}&e=")
+    response = client.get(path_of(url))
+    assert response.status_code == 200
+    assert body(response) == CONTENT
+    assert response["Content-Length"] == str(len(CONTENT))
+    assert response["Accept-Ranges"] == "bytes"
+    assert response["ETag"] == f'"{firmware.sha256}"'
+    fetch = FileFetch.objects.get()
+    assert (fetch.status, fetch.device, fetch.bytes_sent, fetch.complete) == (
+        200,
+        device,
+        len(CONTENT),
+        True,
+    )
+    assert fetch.remote_address == "127.0.0.1" and fetch.finished is not None
+
+
+def test_download_args_name_the_file(firmware, device):
+    args = files.download_args_for_file(firmware, device=device, base_url=BASE)
+    assert args["file_type"] == "1 Firmware Upgrade Image"
+    assert args["file_size"] == len(CONTENT)
+    assert args["target_file_name"] == "fw v2.bin"
+    assert args["username"] == args["password"] == ""
+    assert args["url"].startswith(f"{BASE}/files/{firmware.token}/")
+
+
+def test_expired_link_is_refused(client, firmware, device):
+    url = files.file_download_url(firmware, device=device, base_url=BASE, ttl=-5)
+    response = client.get(path_of(url))
+    assert response.status_code == 403
+    assert b"expired" in response.content
+
+
+@pytest.mark.parametrize("param", ["d", "e", "s"])
+def test_tampered_link_is_refused(client, firmware, device, param):
+    other = DeviceFactory(tenant=device.tenant)
+    url = path_of(files.file_download_url(firmware, device=device, base_url=BASE))
+    value = re.search(rf"[?&]{param}=([^&]+)", url).group(1)
+    forged = {
+        "d": lambda: str(other.pk),
+        "e": lambda: str(int(value) + 3600),
+        "s": lambda: "0" * 64,
+    }[param]()
+    response = client.get(url.replace(f"{param}={value}", f"{param}={forged}"))
+    assert response.status_code == 403
+    assert FileFetch.objects.get().status == 403
+
+
+def test_link_for_another_tenants_device_is_404(client, firmware):
+    stranger = DeviceFactory(tenant=TenantFactory(slug="other"))
+    firmware_of_other = files.file_create(
+        tenant=stranger.tenant, name="x.bin", file_type="1 Firmware Upgrade Image", content=b"x"
+    )
+    # A link signed for a device of tenant "other", on tenant "isp"'s file.
+    url = files.file_download_url(firmware_of_other, device=stranger, base_url=BASE)
+    forged = url.replace(firmware_of_other.token, firmware.token)
+    assert client.get(path_of(forged)).status_code == 403  # the MAC covers the token
+    with pytest.raises(ValueError):
+        files.file_download_url(firmware, device=stranger, base_url=BASE)
+    # Even an authentic MAC for a device of another tenant is 404, never served.
+    expiry = int(timezone.now().timestamp()) + 60
+    mac = files._download_mac(firmware.token, stranger.pk, expiry)
+    response = client.get(f"/files/{firmware.token}/x?d={stranger.pk}&e={expiry}&s={mac}")
+    assert response.status_code == 404
+
+
+def test_unknown_token_is_404_and_never_public(client, firmware):
+    assert client.get("/files/nosuchtoken/fw.bin").status_code == 404
+    response = client.get(f"/files/{firmware.token}/fw.bin")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Digest ")
+
+
+# ---------------------------------------------------------------- HTTP auth
+
+
+def test_digest_with_tenant_credentials(client, firmware):
+    uri = f"/files/{firmware.token}/fw.bin"
+    response = digest_get(client, uri)
+    assert response.status_code == 200 and body(response) == CONTENT
+    assert FileFetch.objects.filter(status=200, complete=True, device=None).count() == 1
+
+
+def test_digest_with_wrong_password_is_401(client, firmware):
+    response = digest_get(client, f"/files/{firmware.token}/fw.bin", password="wrong")
+    assert response.status_code == 401
+    assert "Digest " in response["WWW-Authenticate"]
+
+
+def test_digest_answer_for_another_file_is_refused(client, firmware, tenant):
+    other = files.file_create(
+        tenant=tenant, name="b", file_type="1 Firmware Upgrade Image", content=b"b"
+    )
+    first = client.get(f"/files/{other.token}/b")
+    answer = digest(
+        first["WWW-Authenticate"],
+        CPE_USERNAME,
+        CPE_PASSWORD,
+        method="GET",
+        uri=f"/files/{other.token}/b",
+    )
+    response = client.get(f"/files/{firmware.token}/fw.bin", HTTP_AUTHORIZATION=answer)
+    assert response.status_code == 401
+
+
+def test_digest_of_another_tenant_is_404(client):
+    other = TenantFactory(slug="other", credentials=("other", "other-pw"))
+    theirs = files.file_create(
+        tenant=other, name="t.bin", file_type="1 Firmware Upgrade Image", content=b"t"
+    )
+    mine = TenantFactory(slug="isp")
+    uri = f"/files/{theirs.token}/t.bin"
+    # A CPE of "isp" answering with its own realm and credentials.
+    challenge = client.get(uri)["WWW-Authenticate"].replace(other.cpe_realm, mine.cpe_realm)
+    answer = digest(challenge, CPE_USERNAME, CPE_PASSWORD, method="GET", uri=uri)
+    assert client.get(uri, HTTP_AUTHORIZATION=answer).status_code == 404
+
+
+def test_basic_only_where_the_tenant_allows_it(client, firmware, tenant):
+    uri = f"/files/{firmware.token}/fw.bin"
+    assert client.get(uri, HTTP_AUTHORIZATION=basic(CPE_USERNAME, CPE_PASSWORD)).status_code == 200
+    assert client.get(uri, HTTP_AUTHORIZATION=basic(CPE_USERNAME, "nope")).status_code == 401
+    tenant.cpe_auth_methods = "digest"
+    tenant.save()
+    response = client.get(uri, HTTP_AUTHORIZATION=basic(CPE_USERNAME, CPE_PASSWORD))
+    assert response.status_code == 401
+
+
+def test_device_upload_is_served_only_to_that_device(client, tenant, device):
+    device.set_cwmp_credentials("dev1", "pw1")
+    device.save()
+    other = DeviceFactory(tenant=tenant)
+    other.set_cwmp_credentials("dev2", "pw2")
+    other.save()
+    backup = files.file_create(
+        tenant=tenant,
+        name="b.cfg",
+        file_type="1 Vendor Configuration File",
+        content=b"cfg",
+        device=device,
+    )
+    uri = f"/files/{backup.token}/b.cfg"
+    assert digest_get(client, uri, "dev2", "pw2").status_code == 404
+    assert digest_get(client, uri).status_code == 404  # tenant credentials name no device
+    own = digest_get(client, uri, "dev1", "pw1")
+    assert own.status_code == 200 and body(own) == b"cfg"
+    assert FileFetch.objects.get(status=200).device == device
+
+
+# -------------------------------------------------------------------- ranges
+
+
+@pytest.fixture
+def link(firmware, device):
+    return path_of(files.file_download_url(firmware, device=device, base_url=BASE))
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [
+        ("bytes=100-199", 100, 199),
+        ("bytes=255990-", 255990, 255999),
+        ("bytes=-10", 255990, 255999),
+        ("bytes=1000-999999999", 1000, 255999),
+    ],
+)
+def test_single_range_is_206(client, link, header, start, end):
+    response = client.get(link, HTTP_RANGE=header)
+    assert response.status_code == 206
+    assert body(response) == CONTENT[start : end + 1]
+    assert response["Content-Range"] == f"bytes {start}-{end}/{len(CONTENT)}"
+    assert response["Content-Length"] == str(end - start + 1)
+    fetch = FileFetch.objects.get()
+    assert (fetch.status, fetch.range, fetch.bytes_sent, fetch.complete) == (
+        206,
+        header,
+        end - start + 1,
+        False,
+    )
+
+
+def test_range_covering_the_whole_file_is_complete(client, link):
+    response = client.get(link, HTTP_RANGE=f"bytes=0-{len(CONTENT) - 1}")
+    assert response.status_code == 206 and len(body(response)) == len(CONTENT)
+    assert FileFetch.objects.get().complete is True
+
+
+@pytest.mark.parametrize("header", ["bytes=256000-", "bytes=300000-300010", "bytes=-0"])
+def test_unsatisfiable_range_is_416(client, link, header):
+    response = client.get(link, HTTP_RANGE=header)
+    assert response.status_code == 416
+    assert response["Content-Range"] == f"bytes */{len(CONTENT)}"
+    assert FileFetch.objects.get().status == 416
+
+
+@pytest.mark.parametrize("header", ["bytes=0-9,20-29", "bytes=9-0", "items=0-5", "bytes=x-"])
+def test_multiple_or_malformed_ranges_get_the_whole_file(client, link, header):
+    response = client.get(link, HTTP_RANGE=header)
+    assert response.status_code == 200 and body(response) == CONTENT
+    assert "Content-Range" not in response
+
+
+def test_if_range_with_an_old_etag_gets_the_whole_file(client, link, firmware):
+    stale = client.get(link, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE='"old"')
+    assert stale.status_code == 200 and len(body(stale)) == len(CONTENT)
+    fresh = client.get(link, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=f'"{firmware.sha256}"')
+    assert fresh.status_code == 206 and body(fresh) == CONTENT[:10]
+
+
+def test_if_none_match_is_304(client, link, firmware):
+    response = client.get(link, HTTP_IF_NONE_MATCH=f'"{firmware.sha256}"')
+    assert response.status_code == 304 and response.content == b""
+
+
+def test_head_gives_headers_only(client, link):
+    response = client.head(link, HTTP_RANGE="bytes=0-99")
+    assert response.status_code == 206 and response.content == b""
+    assert response["Content-Length"] == "100"
+    full = client.head(link)
+    assert full.status_code == 200 and full["Content-Length"] == str(len(CONTENT))
+    assert list(FileFetch.objects.values_list("bytes_sent", "complete")) == [(0, False)] * 2
+    assert not FileFetch.objects.filter(finished=None).exists()
+
+
+def test_empty_file(client, tenant, device):
+    empty = files.file_create(tenant=tenant, name="e", file_type="2 Web Content", content=b"")
+    link = path_of(files.file_download_url(empty, device=device, base_url=BASE))
+    response = client.get(link, HTTP_RANGE="bytes=0-10")
+    assert response.status_code == 200 and response["Content-Length"] == "0"
+    assert body(response) == b""
+    assert FileFetch.objects.get().complete is True
+
+
+def test_download_takes_only_get_and_head(client, link):
+    assert client.post(link).status_code == 405
+
+
+# ----------------------------------------------------------------- fetch log
+
+
+def test_connection_dropped_half_way_is_incomplete(link, firmware):
+    # Called directly, as a WSGI server would: read one chunk, then close.
+    response = views.download(RequestFactory().get(link), token=firmware.token, name="fw")
+    assert response.status_code == 200
+    next(iter(response.streaming_content))
+    request_finished.disconnect(close_old_connections)  # keep the test's connection open
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+    fetch = FileFetch.objects.get()
+    assert fetch.complete is False and fetch.finished is not None
+    assert 0 <= fetch.bytes_sent < len(CONTENT)
+
+
+def test_file_fetched_selector(client, link, firmware, device):
+    before = timezone.now() - timedelta(seconds=1)
+    assert not files.file_fetched(file=firmware, device=device, since=before)
+    body(client.get(link, HTTP_RANGE="bytes=0-99"))
+    assert not files.file_fetched(file=firmware, device=device, since=before)
+    body(client.get(link))
+    assert files.file_fetched(file=firmware, device=device, since=before)
+    assert not files.file_fetched(
+        file=firmware, device=device, since=timezone.now() + timedelta(seconds=5)
+    )
+    assert not files.file_fetched(
+        file=firmware, device=DeviceFactory(tenant=device.tenant), since=before
+    )
+
+
+# ------------------------------------------------------------------- uploads
+
+
+@pytest.fixture
+def upload_task(device):
+    return Task.objects.create(
+        tenant=device.tenant,
+        device=device,
+        type="upload",
+        command_key="backup-1",
+        state=TaskState.RUNNING,
+        result={"status": 1},
+    )
+
+
+def chunked(data: bytes) -> dict:
+    """What a WSGI server that de-chunks a body without Content-Length hands Django."""
+    return {
+        "content_type": "application/octet-stream",
+        "CONTENT_LENGTH": "",
+        "wsgi.input": io.BytesIO(data),
+        "wsgi.input_terminated": True,
+    }
+
+
+def upload_path(device, command_key="backup-1", ttl=None):
+    url = files.upload_url_for(
+        device=device,
+        command_key=command_key,
+        file_type="1 Vendor Configuration File",
+        base_url=BASE,
+        ttl=ttl,
+    )
+    assert url.startswith(f"{BASE}/files/upload/")
+    return path_of(url)
+
+
+def test_upload_by_put_files_it_against_device_and_task(client, device, upload_task, media):
+    response = client.put(
+        upload_path(device), data=b"<config/>", content_type="application/octet-stream"
+    )
+    assert response.status_code == 200
+    file = File.objects.get()
+    assert (file.tenant, file.device, file.task) == (device.tenant, device, upload_task)
+    assert file.name == f"{device.device_id}-backup-1.cfg"
+    assert file.file_type == "1 Vendor Configuration File"
+    assert file.size == 9 and file.sha256 == hashlib.sha256(b"<config/>").hexdigest()
+    assert (media / file.content.name).read_bytes() == b"<config/>"
+    upload_task.refresh_from_db()
+    assert upload_task.result == {"status": 1, "file": file.pk}
+    assert upload_task.state == TaskState.RUNNING
+
+
+def test_upload_by_multipart_post(client, device, upload_task, media):
+    part = io.BytesIO(CONTENT)
+    part.name = "backup.bin"
+    response = client.post(upload_path(device), {"file": part})
+    assert response.status_code == 200
+    file = File.objects.get()
+    assert file.size == len(CONTENT) and file.device == device and file.task == upload_task
+    assert (media / file.content.name).read_bytes() == CONTENT
+    upload_task.refresh_from_db()
+    assert upload_task.result["file"] == file.pk
+
+
+def test_upload_by_raw_post_without_a_task(client, device):
+    response = client.post(upload_path(device, "no-task"), data=b"log", content_type="text/plain")
+    assert response.status_code == 200
+    file = File.objects.get()
+    assert file.task is None and file.name.endswith("-no-task.cfg")
+
+
+def test_chunked_upload_without_content_length(client, device):
+    response = client.put(upload_path(device), **chunked(b"chunked"))
+    assert response.status_code == 200 and File.objects.get().size == 7
+
+
+@pytest.mark.parametrize("how", ["put-declared", "put-streamed", "multipart"])
+def test_oversize_upload_is_413_and_leaves_nothing(
+    client, device, upload_task, settings, media, how
+):
+    settings.ACS_MAX_FILE_BYTES = 1000
+    path = upload_path(device)
+    if how == "put-declared":
+        response = client.put(path, data=CONTENT, content_type="application/octet-stream")
+    elif how == "put-streamed":  # no Content-Length to refuse on: the cap stops the stream
+        response = client.put(path, **chunked(CONTENT))
+    else:
+        part = io.BytesIO(b"x" * 1500)
+        part.name = "big.cfg"
+        response = client.post(path, {"file": part})
+    assert response.status_code == 413
+    assert not File.objects.exists()
+    assert stored_files(media) == []
+    upload_task.refresh_from_db()
+    assert "file" not in upload_task.result
+
+
+def test_expired_or_forged_upload_token_is_403(client, device, media):
+    expired = client.put(upload_path(device, ttl=-5), data=b"x", content_type="text/plain")
+    assert expired.status_code == 403 and b"expired" in expired.content
+    path = upload_path(device)
+    forged = client.put(
+        path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB"),
+        data=b"x",
+        content_type="text/plain",
+    )
+    assert forged.status_code == 403
+    assert not File.objects.exists() and stored_files(media) == []
+
+
+def test_upload_with_another_devices_credentials_is_refused(client, device, tenant):
+    other = DeviceFactory(tenant=tenant)
+    other.set_cwmp_credentials("dev2", "pw2")
+    other.save()
+    path = upload_path(device)
+    response = client.put(
+        path, data=b"x", content_type="text/plain", HTTP_AUTHORIZATION=basic("dev2", "pw2")
+    )
+    assert response.status_code == 403
+    response = client.put(
+        path, data=b"x", content_type="text/plain", HTTP_AUTHORIZATION=basic("cpe", "bad")
+    )
+    assert response.status_code == 401
+    ok = client.put(
+        path,
+        data=b"x",
+        content_type="text/plain",
+        HTTP_AUTHORIZATION=basic(CPE_USERNAME, CPE_PASSWORD),
+    )
+    assert ok.status_code == 200
+
+
+def test_restore_args_send_a_backup_back(device):
+    backup = files.file_create(
+        tenant=device.tenant,
+        name="b.cfg",
+        file_type="1 Vendor Configuration File",
+        content=b"c",
+        device=device,
+    )
+    args = files.restore_args(backup, device=device, base_url=BASE)
+    assert args["file_type"] == "3 Vendor Configuration File"
+    assert args["target_file_name"] == "b.cfg" and args["file_size"] == 1
+    assert f"d={device.pk}" in args["url"]
+    with pytest.raises(ValueError):
+        files.restore_args(
+            backup, device=DeviceFactory(tenant=TenantFactory(slug="x")), base_url=BASE
+        )
