@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -21,7 +22,8 @@ from django.utils import timezone
 from cwmp import messages as m
 from devices import services as device_services
 from devices.models import Device, Parameter
-from provisioning.models import OPEN_STATES, Fault, Task, TaskState
+from provisioning import files
+from provisioning.models import OPEN_STATES, Fault, File, Task, TaskState
 from provisioning.tasktypes import TASK_TYPES, Context, InvalidTask
 
 log = logging.getLogger("acsportal.tasks")
@@ -152,26 +154,34 @@ def _types_for(device_pk: int, task: Task) -> dict[str, str]:
     }
 
 
-def _download_for(device_pk: int, task: Task) -> dict[str, Any] | None:
-    """Fresh Download fields (a new signed link) for a task that names one of our Files."""
-    file_id = task.args.get("file_id")
-    if task.type != "download" or not file_id:
-        return None
-    from django.conf import settings
+def _transfer_for(device_pk: int, task: Task) -> dict[str, Any] | None:
+    """Fresh transfer fields, made when the RPC is sent so links never go stale.
 
-    from provisioning.files import download_args_for_file
-    from provisioning.models import File
-
-    file = File.objects.filter(pk=file_id, tenant_id=task.tenant_id).first()
-    if file is None:
-        raise InvalidTask(f"file {file_id} no longer exists")
-    device = Device.objects.get(pk=device_pk)
-    fields = download_args_for_file(file, device=device, base_url=settings.ACS_PUBLIC_URL)
-    return {
-        k: v
-        for k, v in fields.items()
-        if k in ("url", "file_size", "target_file_name", "username", "password")
-    }
+    A Download naming one of our Files gets a new signed link; an Upload to
+    the ACS gets a new signed upload URL. A task may wait days for an
+    offline device, longer than any link should live.
+    """
+    if task.type == "download" and task.args.get("file_id"):
+        file = File.objects.filter(pk=task.args["file_id"], tenant_id=task.tenant_id).first()
+        if file is None:
+            raise InvalidTask(f"file {task.args['file_id']} no longer exists")
+        device = Device.objects.get(pk=device_pk)
+        fields = files.download_args_for_file(file, device=device, base_url=settings.ACS_PUBLIC_URL)
+        return {
+            k: v
+            for k, v in fields.items()
+            if k in ("url", "file_size", "target_file_name", "username", "password")
+        }
+    if task.type == "upload" and task.args.get("acs_upload"):
+        device = Device.objects.get(pk=device_pk)
+        url = files.upload_url_for(
+            device=device,
+            command_key=task.command_key,
+            file_type=task.args["file_type"],
+            base_url=settings.ACS_PUBLIC_URL,
+        )
+        return {"url": url}
+    return None
 
 
 def session_next_rpc(
@@ -225,7 +235,7 @@ def session_next_rpc(
                 now=now,
                 types=_types_for(device_pk, task),
                 root=root,
-                download=_download_for(device_pk, task),
+                transfer=_transfer_for(device_pk, task),
             )
             try:
                 message = task_type.build(
@@ -409,6 +419,16 @@ def _transfer_succeeded(
     success without downloading), and after a firmware image the device
     must report the expected SoftwareVersion once it has booted.
     """
+    if task.args.get("acs_upload") and not task.result.get("file"):
+        task.result["unconfirmed"] = True
+        _finish(
+            task,
+            TaskState.FAULT,
+            now,
+            fault_code=None,
+            fault_string="the device reported success but no file arrived",
+        )
+        return
     file_id = task.args.get("file_id")
     if file_id and not _file_was_fetched(file_id, device_pk, task.started or task.created):
         task.result["unconfirmed"] = True
@@ -444,12 +464,9 @@ def _transfer_succeeded(
 
 
 def _file_was_fetched(file_id: int, device_pk: int, since: datetime) -> bool:
-    from provisioning.files import file_fetched
-    from provisioning.models import File
-
     file = File.objects.filter(pk=file_id).first()
     device = Device.objects.filter(pk=device_pk).first()
-    return bool(file and device and file_fetched(file=file, device=device, since=since))
+    return bool(file and device and files.file_fetched(file=file, device=device, since=since))
 
 
 def firmware_booted(*, device_pk: int, software_version: str, now: datetime | None = None) -> int:

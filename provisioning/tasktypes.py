@@ -49,7 +49,9 @@ class Context:
     now: datetime
     types: dict[str, str] = field(default_factory=dict)  # known path -> xsd type
     root: str = ""  # the device's data model root: InternetGatewayDevice or Device
-    download: dict[str, Any] | None = None  # fresh Download fields for a task naming a File
+    # Fresh transfer fields made when the RPC is sent: a new signed link for a
+    # Download naming one of our Files, or our upload URL for an Upload.
+    transfer: dict[str, Any] | None = None
 
 
 def _str_list(value: Any, what: str) -> list[str]:
@@ -383,7 +385,7 @@ class DownloadType(TaskType):
 
     def build(self, args, progress, ctx, *, command_key):
         fields = {k: v for k, v in args.items() if k not in ("file_id", "expected_version")}
-        fields.update(ctx.download or {})
+        fields.update(ctx.transfer or {})
         return m.Download(command_key=command_key, **fields)
 
     def complete(self, args, progress, response, ctx):
@@ -399,14 +401,25 @@ class UploadType(TaskType):
     waits_for_transfer = True
 
     def validate(self, args):
+        if not args.get("url"):
+            # No URL given: the device uploads to the ACS itself, to a signed
+            # URL made when the RPC is sent, and the file is kept against it.
+            args = {
+                "file_type": "1 Vendor Configuration File",
+                **args,
+                "url": "http://placeholder/",
+            }
+            return {**_transfer_args(args, upload=True), "acs_upload": True}
         return _transfer_args(args, upload=True)
 
     def build(self, args, progress, ctx, *, command_key):
-        return m.Upload(command_key=command_key, **args)
+        fields = {k: v for k, v in args.items() if k != "acs_upload"}
+        fields.update(ctx.transfer or {})
+        return m.Upload(command_key=command_key, **fields)
 
     def complete(self, args, progress, response, ctx):
         if response.status == 0:
-            return Outcome("done", {"status": 0, "completed": _iso(response.complete_time)})
+            return Outcome("transferred", {"status": 0, "completed": _iso(response.complete_time)})
         return Outcome("waiting", {"status": 1})
 
 

@@ -62,6 +62,7 @@ def start_server(tmp: Path, **env_overrides: str) -> Server:
         DATABASE_URL=_database_url(),
         SECRET_KEY=settings.SECRET_KEY,
         CWMP_TENANT_CACHE_SECONDS="0",
+        ACS_PUBLIC_URL=f"http://127.0.0.1:{port}",
         ACS_LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )
