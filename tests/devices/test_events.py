@@ -18,19 +18,35 @@ def test_a_session_is_published_step_by_step():
     tenant = TenantFactory(slug="isp")
     device = DeviceFactory(tenant=tenant, serial_number="SN1")
     layer = get_channel_layer()
-    tenant_channel = async_to_sync(layer.new_channel)()
-    device_channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(tenant_group(tenant.pk), tenant_channel)
-    async_to_sync(layer.group_add)(device_group(device.pk), device_channel)
-    cpe = ScriptedCPE(Client(), "/cwmp/isp/")
-    cpe.session(inform_body("SN1", ("1 BOOT",)))
-    for channel in (tenant_channel, device_channel):
-        received = [async_to_sync(layer.receive)(channel) for _ in range(2)]
+    groups = [tenant_group(tenant.pk), device_group(device.pk)]
+    channels = async_to_sync(_subscribe)(layer, groups)
+    ScriptedCPE(Client(), "/cwmp/isp/").session(inform_body("SN1", ("1 BOOT",)))
+    for received in async_to_sync(_drain)(layer, channels, 2):
         assert [e["kind"] for e in received] == ["started", "ended"]
         assert received[0]["events"] == ["1 BOOT"]
         assert received[0]["device"] == device.pk
         assert received[1]["outcome"] == "ok"
         assert received[1]["rpcs"] == ["Inform", "InformResponse"]
+
+
+async def _subscribe(layer, groups):
+    channels = []
+    for group in groups:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        channels.append(channel)
+    return channels
+
+
+async def _drain(layer, channels, count):
+    """Receive in one event loop: the Redis layer's receive is per loop."""
+    import asyncio
+
+    out = []
+    async with asyncio.timeout(5):
+        for channel in channels:
+            out.append([await layer.receive(channel) for _ in range(count)])
+    return out
 
 
 def test_publishing_can_be_switched_off(settings):

@@ -28,6 +28,8 @@ def second_server(acs_server, tmp_path):
 
 
 def test_requests_of_one_session_on_two_workers(e2e_tenant, acs_server, second_server):
+    e2e_tenant.provision_cr_credentials = False  # a session with no RPC of ours
+    e2e_tenant.save()
     auth = {"Authorization": basic("cpe", "cpe-secret"), "Content-Type": "text/xml"}
     with httpx.Client() as a, httpx.Client() as b:
         first = a.post(
