@@ -12,6 +12,8 @@ from .model import DeviceModel, DeviceTree, list_dumps
 from .quirks import FLAGS as QUIRK_FLAGS
 from .quirks import Quirks
 from .sync import BackgroundLoop, run
+from .tls import make_ssl_context
+from .udpcr import UdpConnectionRequestServer
 
 __all__ = [
     "QUIRK_FLAGS",
@@ -25,6 +27,8 @@ __all__ = [
     "Quirks",
     "SessionResult",
     "SimulatedCPE",
+    "UdpConnectionRequestServer",
     "list_dumps",
+    "make_ssl_context",
     "run",
 ]

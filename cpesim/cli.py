@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from .fleet import Fleet
 from .model import list_dumps
 from .quirks import FLAGS, VALUED, Quirks
+from .tls import make_ssl_context
+from .udpcr import split_host_port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +61,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cr-password", help="ConnectionRequestPassword ({serial} allowed; default: the dump's)"
     )
+    p.add_argument(
+        "--udp-cr",
+        action="store_true",
+        help="also listen for UDP connection requests (TR-069 Annex G) on --cr-host",
+    )
+    p.add_argument(
+        "--udp-cr-port", type=int, help="UDP connection-request port (implies --udp-cr; 0: any)"
+    )
+    p.add_argument(
+        "--stun",
+        metavar="HOST:PORT",
+        help="STUN server for TR-111 Binding Requests (loopback only; implies --udp-cr)",
+    )
+    p.add_argument(
+        "--stun-username", help="STUNUsername ({serial}, {id} allowed; default OUI-Class-Serial)"
+    )
+    p.add_argument(
+        "--stun-interval",
+        type=float,
+        help="seconds between Binding Requests (default STUNMinimumKeepAlivePeriod, else 30)",
+    )
+    p.add_argument("--ca", metavar="FILE", help="CA bundle to verify the ACS (default: system)")
+    p.add_argument("--cert", metavar="FILE", help="client certificate (PEM) for mutual TLS")
+    p.add_argument("--key", metavar="FILE", help="private key of --cert (if not in the same file)")
+    p.add_argument(
+        "--insecure", action="store_true", help="do not verify the ACS certificate (labs only)"
+    )
     p.add_argument("--once", action="store_true", help="one boot session per device, then exit")
     p.add_argument("--sessions", type=int, help="run until every device completed K sessions")
     p.add_argument("--duration", type=float, help="run for S seconds")
@@ -98,6 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         quirks = Quirks.parse(args.quirk)
+        ssl_context = None
+        if args.ca or args.cert or args.key or args.insecure:
+            ssl_context = make_ssl_context(
+                ca=args.ca, cert=args.cert, key=args.key, insecure=args.insecure
+            )
+        if args.stun is not None:
+            split_host_port(args.stun)  # a bad value is a usage error, not a device error
         fleet = Fleet(
             acs_url=args.acs_url,
             username=args.username,
@@ -111,6 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             cr_port=args.cr_port,
             cr_username=args.cr_username,
             cr_password=args.cr_password,
+            udp_cr=args.udp_cr or args.udp_cr_port is not None or bool(args.stun),
+            udp_cr_port=args.udp_cr_port or 0,
+            stun_server=args.stun,
+            stun_username=args.stun_username,
+            stun_interval=args.stun_interval,
+            ssl_context=ssl_context,
             unsupported=args.unsupported,
             cwmp_ns=args.ns,
             bootstrap=args.bootstrap,
@@ -122,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             firmware_version=args.firmware_version,
             verbose=args.verbose,
         )
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # ssl.SSLError is an OSError
         print(f"cpesim: {exc}", file=sys.stderr)
         return 2
 

@@ -23,7 +23,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from . import rpc, transfer
+from . import diagnostics, rpc, transfer
 from .digest import ClientAuth
 from .httpclient import CookieJar, HttpConnection, HttpError, HttpResponse, Url
 from .model import DeviceModel, DeviceTree, validate_value
@@ -32,6 +32,7 @@ from .soap import CWMP_1_0, SoapError, array, envelope, esc, parse
 
 if TYPE_CHECKING:
     from .crserver import ConnectionRequestServer
+    from .udpcr import UdpConnectionRequestServer
 
 log = logging.getLogger("cpesim")
 
@@ -74,7 +75,18 @@ class CPEOptions:
     cr_server: ConnectionRequestServer | None = None
     cr_host: str = "127.0.0.1"
     cr_port: int = 0
-    #: TLS towards the ACS (created once and shared: never per session).
+    #: UDP connection requests (TR-069 Annex G): `start(cr=True)` also starts the UDP listener.
+    udp_cr: bool = False
+    #: Shared UDP listener; None: `start_udp_cr_listener()` makes one per device on cr_host.
+    udp_cr_server: UdpConnectionRequestServer | None = None
+    udp_cr_port: int = 0
+    #: STUN server `HOST:PORT` (TR-111 Part 2): Binding Requests from the UDP listener.
+    stun_server: str | None = None
+    #: STUNUsername for `stun_server` ({serial} and {id} replaced); default OUI-ProductClass-Serial.
+    stun_username: str | None = None
+    #: Seconds between Binding Requests; default STUNMinimumKeepAlivePeriod, else 30.
+    stun_interval: float | None = None
+    #: TLS towards the ACS and for https transfers (created once and shared: never per session).
     ssl_context: ssl.SSLContext | None = None
     #: `cwmp:SupportedCWMPVersions` header value for the Inform (CWMP 1.4), e.g. "1.0,1.1,1.2,1.3,1.4".
     supported_versions: str | None = None
@@ -192,6 +204,7 @@ class SimulatedCPE:
         "_acs",
         "_booted",
         "_changed",
+        "_diagnostics",
         "_driver",
         "_events",
         "_history",
@@ -205,6 +218,7 @@ class SimulatedCPE:
         "_tasks",
         "_timers",
         "_transfers",
+        "_udp",
         "_waiters",
         "_wake",
         "last_result",
@@ -260,6 +274,14 @@ class SimulatedCPE:
             base[ms + "ConnectionRequestPassword"] = _fmt_serial(cr_password, self.serial)
         if opts.periodic_interval is not None:
             base[ms + "PeriodicInformInterval"] = str(int(opts.periodic_interval))
+        if opts.stun_server:
+            from .udpcr import split_host_port
+
+            stun_host, stun_port = split_host_port(opts.stun_server)
+            base[ms + "STUNEnable"] = "true"
+            base[ms + "STUNServerAddress"] = stun_host
+            base[ms + "STUNServerPort"] = str(stun_port)
+            base[ms + "STUNUsername"] = self._stun_default_username()
         self.tree = DeviceTree(model, {k: v for k, v in base.items() if k in model.nodes})
         self.sessions_ok = 0
         self.sessions_failed = 0
@@ -283,6 +305,8 @@ class SimulatedCPE:
         self._periodic_dirty = False
         self._periodic = False
         self._own_cr: ConnectionRequestServer | None = None
+        self._udp: UdpConnectionRequestServer | None = None
+        self._diagnostics: dict[str, asyncio.Task] | None = None
         self._acs: tuple[str, Url] | None = None
 
     def __repr__(self) -> str:
@@ -327,6 +351,12 @@ class SimulatedCPE:
             self._periodic_dirty = True
             if self._wake is not None:
                 self._wake.set()
+        elif self._udp is not None and path.startswith(self.tree.root + "ManagementServer."):
+            name = path.rpartition(".")[2]
+            if name == "ConnectionRequestUsername":
+                self._udp.username_changed(self)
+            elif name.startswith("STUN"):
+                self._start_stun()
 
     def connection_request_credentials(self) -> tuple[str, str]:
         ms = self.tree.root + "ManagementServer."
@@ -337,6 +367,14 @@ class SimulatedCPE:
     @property
     def connection_request_url(self) -> str:
         return self.tree.get_or(self.tree.root + "ManagementServer.ConnectionRequestURL")
+
+    @property
+    def udp_connection_request_address(self) -> str:
+        """`host:port` of the UDP listener (or the STUN-mapped address), "" without UDP."""
+        if self._udp is None:
+            return ""
+        path = self.tree.root + "ManagementServer.UDPConnectionRequestAddress"
+        return self.tree.get_or(path) or self._udp.address
 
     @property
     def transfers(self) -> list[rpc.Transfer]:
@@ -427,6 +465,11 @@ class SimulatedCPE:
                     name = tree.get_or(inst + "ParameterName")
                     if name and tree.exists(name) and not name.endswith(".") and name not in names:
                         names.append(name)
+        if self._udp is not None:
+            # With UDP connection requests on, the ACS learns where to send them from the Inform.
+            udp = tree.root + "ManagementServer.UDPConnectionRequestAddress"
+            if tree.get_or(udp) and udp not in names:
+                names.append(udp)
         for name in sorted(self._changed or ()):
             if name not in names and tree.exists(name):
                 names.append(name)
@@ -818,6 +861,9 @@ class SimulatedCPE:
         elif kind == "du_state":
             _, results, key = follow_up
             self._queue_du_complete(results, key)
+        elif kind == "diagnostics":
+            for obj in follow_up[1]:
+                self._start_diagnostic(obj)
 
     def _fire(self, events: list[tuple[str, str]]) -> None:
         for code, key in events:
@@ -832,11 +878,44 @@ class SimulatedCPE:
         self.tree.reset()
         for t in list(self._transfers or ()):
             self.cancel_transfer(t)
+        for obj in list(self._diagnostics or ()):
+            self.cancel_diagnostic(obj)
+        if self._udp is not None:
+            self._udp.username_changed(self)
         self._events = self._requests = None
         self._changed = None
         self._jar = None
         self._booted = False
         self._reboot([("0 BOOTSTRAP", ""), ("1 BOOT", "")])
+
+    # -- diagnostics (TR-143) --------------------------------------------------------------
+
+    def _start_diagnostic(self, obj: str) -> None:
+        """Run a requested diagnostic in the background (a new request restarts it)."""
+        self.cancel_diagnostic(obj)
+        if self._diagnostics is None:
+            self._diagnostics = {}
+        self._diagnostics[obj] = self._spawn(self._run_diagnostic(obj))
+
+    def cancel_diagnostic(self, obj: str) -> None:
+        """Stop a pending or running diagnostic (its inputs changed, FactoryReset)."""
+        task = self._diagnostics.pop(obj, None) if self._diagnostics else None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        if not self._diagnostics:
+            self._diagnostics = None
+
+    async def _run_diagnostic(self, obj: str) -> None:
+        if self.tree.get_or(obj + diagnostics.STATE) != "Requested":
+            return  # reset meanwhile
+        state = await diagnostics.run(self, obj)
+        log.debug("%s: %s%s", self.serial, obj, state)
+        me = asyncio.current_task()
+        if self._diagnostics and self._diagnostics.get(obj) is me:
+            del self._diagnostics[obj]
+            if not self._diagnostics:
+                self._diagnostics = None
+        self._fire([("8 DIAGNOSTICS COMPLETE", "")])
 
     def cancel_transfer(self, t: rpc.Transfer) -> None:
         """Forget a transfer that has not started (CancelTransfer, FactoryReset)."""
@@ -1082,6 +1161,9 @@ class SimulatedCPE:
         """
         if cr:
             await self.start_cr_listener()
+            opts = self.options
+            if opts.udp_cr or opts.udp_cr_server is not None or opts.stun_server:
+                await self.start_udp_cr_listener()
         if boot:
             for code in self.boot_events():
                 self.add_event(code)
@@ -1105,6 +1187,126 @@ class SimulatedCPE:
             if self.tree.values and path in self.tree.values:
                 del self.tree.values[path]
         return url
+
+    async def start_udp_cr_listener(self, server: UdpConnectionRequestServer | None = None) -> str:
+        """Listen for UDP connection requests (and run STUN if configured); returns `host:port`.
+
+        The device's ConnectionRequestUsername routes datagrams to it, so it
+        must be unique on the listener: an empty or already used one becomes
+        the serial number. UDPConnectionRequestAddress (when the dump has it)
+        is set and reported in every Inform.
+        """
+        from .udpcr import UdpConnectionRequestServer
+
+        if server is None:
+            server = self.options.udp_cr_server
+        if server is None:
+            server = self._udp
+            if server is None:
+                server = UdpConnectionRequestServer(self.options.cr_host, self.options.udp_cr_port)
+                server.owner = self  # this device's own socket: closed with the device
+        await server.start()
+        if self._udp is not None and self._udp is not server:
+            await self._leave_udp()
+        ms = self.tree.root + "ManagementServer."
+        username = self.connection_request_credentials()[0]
+        owner = server.owner_of(username) if username else None
+        if not username or (owner is not None and owner is not self):
+            log.info(
+                "%s: ConnectionRequestUsername %r not unique, using the serial", self, username
+            )
+            self._set_base(ms + "ConnectionRequestUsername", self.serial)
+        self._udp = server
+        address = server.register(self)
+        self._set_base(ms + "UDPConnectionRequestAddress", address)
+        self._start_stun()
+        return address
+
+    def _set_base(self, path: str, value: str) -> None:
+        """Provision a value (kept across FactoryReset) if the dump has the parameter."""
+        if path in self.model.nodes:
+            self.tree.base[path] = value
+            if self.tree.values and path in self.tree.values:
+                del self.tree.values[path]
+
+    async def _leave_udp(self) -> None:
+        server, self._udp = self._udp, None
+        if server is None:
+            return
+        server.unregister(self)
+        if server.owner is self:
+            await server.stop()
+
+    def _stun_default_username(self) -> str:
+        """STUN USERNAME: the `stun_username` template, else `OUI-ProductClass-SerialNumber`."""
+        oui, product_class = self.model.oui, self.model.product_class
+        device_id = (
+            f"{oui}-{product_class}-{self.serial}" if product_class else f"{oui}-{self.serial}"
+        )
+        template = self.options.stun_username
+        if template is None:
+            return device_id
+        return template.replace("{serial}", self.serial).replace("{id}", device_id)
+
+    def stun_settings(self) -> tuple[str, int, str, str, float] | None:
+        """(server host, port, USERNAME, STUNPassword, keep-alive seconds), or None when off.
+
+        Read from ManagementServer.STUN* (so an ACS can change them), falling
+        back to the `stun_server` option for dumps without those parameters.
+        """
+        from .udpcr import DEFAULT_KEEPALIVE, DEFAULT_STUN_PORT, split_host_port
+
+        tree = self.tree
+        ms = tree.root + "ManagementServer."
+        option = self.options.stun_server
+        enabled = tree.get_or(ms + "STUNEnable", "true" if option else "false")
+        if enabled.strip().lower() not in ("1", "true"):
+            return None
+        host = tree.get_or(ms + "STUNServerAddress").strip()
+        try:
+            port = int(tree.get_or(ms + "STUNServerPort", "0") or "0")
+        except ValueError:
+            port = 0
+        if option:
+            option_host, option_port = split_host_port(option)
+            host = host or option_host
+            port = port or option_port
+        if not host:
+            return None
+        username = tree.get_or(ms + "STUNUsername").strip() or self._stun_default_username()
+        period = self.options.stun_interval
+        if period is None:
+            try:
+                period = float(tree.get_or(ms + "STUNMinimumKeepAlivePeriod", "0") or "0")
+            except ValueError:
+                period = 0.0
+            period = period if period > 0 else DEFAULT_KEEPALIVE
+        return host, port or DEFAULT_STUN_PORT, username, tree.get_or(ms + "STUNPassword"), period
+
+    def _start_stun(self) -> None:
+        server = self._udp
+        if server is None or self.stun_settings() is None:
+            return
+        task = server.stun_tasks.get(self.serial)
+        if task is not None and not task.done():
+            return  # the running loop reads the settings again before each request
+        from .udpcr import stun_loop
+
+        server.stun_tasks[self.serial] = self._spawn(stun_loop(self, server))
+
+    def stun_mapped(self, mapped: tuple[str, int]) -> None:
+        """The STUN server saw our binding at `mapped`: that is where UDP requests must go."""
+        from .udpcr import format_address
+
+        ms = self.tree.root + "ManagementServer."
+        address = format_address(*mapped)
+        if self.tree.exists(ms + "UDPConnectionRequestAddress"):
+            if self.tree.get(ms + "UDPConnectionRequestAddress") != address:
+                self.set(ms + "UDPConnectionRequestAddress", address)  # active notification
+        if self.tree.exists(ms + "NATDetected") and self._udp is not None:
+            nat = "false" if address == self._udp.address else "true"
+            if self.tree.get(ms + "NATDetected") != nat:
+                self.tree.set(ms + "NATDetected", nat)
 
     def halt(self) -> None:
         """Stop starting sessions (driver and timers) without waiting; usable from callbacks."""
@@ -1137,6 +1339,8 @@ class SimulatedCPE:
         if self._own_cr is not None:
             await self._own_cr.stop()
             self._own_cr = None
+        await self._leave_udp()
+        self._diagnostics = None
 
 
 def _now() -> str:

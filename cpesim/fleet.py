@@ -17,6 +17,7 @@ from .cpe import CPEOptions, SessionResult, SimulatedCPE
 from .crserver import ConnectionRequestServer
 from .model import DeviceModel
 from .quirks import Quirks
+from .udpcr import UdpConnectionRequestServer
 
 
 @dataclass(slots=True)
@@ -84,10 +85,19 @@ class Fleet:
         cr_port: int = 0,
         cr_username: str | None = None,
         cr_password: str | None = None,
+        udp_cr: bool = False,
+        udp_cr_port: int = 0,
         options: CPEOptions | None = None,
         **option_overrides: Any,
     ) -> None:
         self.cr_server = ConnectionRequestServer(cr_host, cr_port)
+        udp = udp_cr or bool(
+            option_overrides.get("stun_server") or (options and options.stun_server)
+        )
+        #: The shared UDP connection-request socket (also used for STUN), or None.
+        self.udp_server = UdpConnectionRequestServer(cr_host, udp_cr_port) if udp else None
+        if udp and cr_username is None:
+            cr_username = "{serial}"  # UDP requests find their device by username
         self.stats = FleetStats()
         self._max_sessions: int | None = None
         self.options = (options or CPEOptions()).with_overrides(
@@ -96,6 +106,9 @@ class Fleet:
             on_session=self._on_session,
             cr_host=cr_host,
             cr_port=cr_port,
+            udp_cr=udp,
+            udp_cr_server=self.udp_server,
+            udp_cr_port=udp_cr_port,
             **option_overrides,
         )
         shared_quirks = Quirks.parse(quirks)
@@ -127,10 +140,14 @@ class Fleet:
             cpe.halt()
 
     async def start_cr(self) -> None:
-        """Start the shared connection-request listener and give every device its URL."""
+        """Start the shared connection-request listeners and give every device its URL/address."""
         await self.cr_server.start()
+        if self.udp_server is not None:
+            await self.udp_server.start()
         for cpe in self.devices:
             await cpe.start_cr_listener(self.cr_server)
+            if self.udp_server is not None:
+                await cpe.start_udp_cr_listener(self.udp_server)
 
     async def run_once(
         self, *, retries: int = 0, events: Iterable[str] | None = None
@@ -181,6 +198,8 @@ class Fleet:
         for cpe in self.devices:
             await cpe.stop()
         await self.cr_server.stop()
+        if self.udp_server is not None:
+            await self.udp_server.stop()
 
     def summary_lines(self) -> list[str]:
         """One line per device: serial, dump, sessions, RPCs answered and the last outcome."""

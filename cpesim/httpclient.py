@@ -176,6 +176,13 @@ class HttpConnection:
                     self.abort()
                     if retryable and _is_closed_early(exc):
                         continue  # the server closed the idle keep-alive connection: reconnect
+                    if self.ssl_context is not None and not retryable and _is_closed_early(exc):
+                        # TLS 1.3 servers reject a client certificate after the handshake:
+                        # the client only sees the connection close.
+                        raise HttpError(
+                            f"{type(exc).__name__}: the server closed the new TLS connection "
+                            "without answering (client certificate missing or refused?)"
+                        ) from exc
                     raise HttpError(f"{type(exc).__name__}: {exc}") from exc
                 self.reused = True
                 return response

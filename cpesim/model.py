@@ -14,7 +14,7 @@ import csv
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -534,17 +534,7 @@ class DeviceTree:
         node = self.node(table)
         if node is None or not self.is_table(table):
             raise KeyError(table)
-        if self.next_instance is None:
-            self.next_instance = {}
-        number = self.next_instance.get(table)
-        if number is None:
-            existing = [
-                int(k.rstrip(".").rpartition(".")[2])
-                for k in self.model.children.get(table, ())
-                if k.rstrip(".").rpartition(".")[2].isdigit()
-            ]
-            number = max(existing, default=0) + 1
-        self.next_instance[table] = number + 1
+        number = self._next_number(table)
         instances = self.children(table)
         template = instances[0] if instances else self.model.template_for(table)
         new_prefix = f"{table}{number}."
@@ -558,6 +548,53 @@ class DeviceTree:
             self._copy_shape(template, new_prefix)
         self._update_count(table)
         return number
+
+    def _next_number(self, table: str) -> int:
+        if self.next_instance is None:
+            self.next_instance = {}
+        number = self.next_instance.get(table)
+        if number is None:
+            existing = [
+                int(k.rstrip(".").rpartition(".")[2])
+                for k in self.model.children.get(table, ())
+                if k.rstrip(".").rpartition(".")[2].isdigit()
+            ]
+            number = max(existing, default=0) + 1
+        self.next_instance[table] = number + 1
+        return number
+
+    def create_instance(self, table: str, leaves: Iterable[tuple[str, str, str]]) -> str:
+        """Create the next instance of `table` holding exactly these (name, xsd type, value) leaves.
+
+        For tables the device fills itself (TraceRoute RouteHops): it works where
+        the dump has no instance to copy and even when the table is read-only.
+        Returns the instance path (`...RouteHops.1.`).
+        """
+        if self.node(table) is None or not table.endswith("."):
+            raise KeyError(table)
+        number = self._next_number(table)
+        prefix = f"{table}{number}."
+        if self.added is None:
+            self.added = {}
+        if self.added_children is None:
+            self.added_children = {}
+        self.added[prefix] = _OBJECT
+        self.added_children.setdefault(table, []).append(prefix)
+        kids = self.added_children.setdefault(prefix, [])
+        for name, xsd_type, value in leaves:
+            self.added[prefix + name] = (False, xsd_type, value)
+            kids.append(prefix + name)
+        self._update_count(table)
+        return prefix
+
+    def clear_table(self, table: str) -> None:
+        """Delete every instance of a table; numbering starts again after the dump's own."""
+        for instance in self.children(table):
+            if instance.endswith(".") and instance[len(table) : -1].isdigit():
+                self.delete_object(instance)
+        if self.next_instance:
+            self.next_instance.pop(table, None)
+        self._update_count(table)
 
     def _copy_shape(self, source: str, target: str) -> None:
         assert self.added is not None and self.added_children is not None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from . import diagnostics
 from .httpclient import Url
 from .model import UNKNOWN_TIME, DeviceTree, type_name, validate_value
 from .quirks import Quirks
@@ -216,6 +217,9 @@ def set_parameter_values(
             faults.append((name, 9005, "Invalid parameter name"))
         elif not node[0]:
             faults.append((name, 9008, "Attempt to set a non-writable parameter"))
+        elif diagnostics.is_state(name) and value.strip() != "Requested":
+            # TR-098 / TR-181: "When writing, the only allowed value is Requested."
+            faults.append((name, 9007, "Invalid parameter value: only Requested may be written"))
         else:
             try:
                 updates.append((name, validate_value(node[1], value)))
@@ -228,9 +232,10 @@ def set_parameter_values(
         tree.set(name, value)
         cpe.parameter_written(name)
     cpe.set_parameter_key(text(el, "ParameterKey"))
+    requested = diagnostics.after_set(cpe, updates)
     return (
         "<cwmp:SetParameterValuesResponse><Status>0</Status></cwmp:SetParameterValuesResponse>",
-        None,
+        ("diagnostics", requested) if requested else None,
     )
 
 

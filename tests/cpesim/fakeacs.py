@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import os
 import re
+import ssl
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -128,6 +129,7 @@ class FakeACS:
         retry_after: str | None = None,
         file_auth: tuple[str, str] | None = None,
         end_with_200: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.auth = auth
         self.algorithm = algorithm
@@ -142,6 +144,10 @@ class FakeACS:
         self.retry_after = retry_after
         self.file_auth = file_auth
         self.end_with_200 = end_with_200
+        #: Serve HTTPS with this server context (client certificates per its verify_mode).
+        self.ssl_context = ssl_context
+        #: Subject CN of each TLS client certificate received, per connection (None: no certificate).
+        self.client_cns: list[str | None] = []
         self.requests: list[RawRequest] = []
         self.sessions: list[Session] = []
         self.pending: list[str] = []
@@ -158,7 +164,7 @@ class FakeACS:
     # -- control -------------------------------------------------------------
 
     async def __aenter__(self) -> FakeACS:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -168,14 +174,18 @@ class FakeACS:
         await self._server.wait_closed()
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_context else "http"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/acs"
+        return f"{self.scheme}://127.0.0.1:{self.port}/acs"
 
     def file_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/files/{name}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/files/{name}"
 
     def upload_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/upload/{name}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/upload/{name}"
 
     def queue(self, *bodies: str) -> None:
         self.pending.extend(bodies)
@@ -190,6 +200,10 @@ class FakeACS:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn_id = next(self._conns)
+        if self.ssl_context is not None:
+            cert = writer.get_extra_info("peercert")
+            subject = dict(x[0] for x in cert["subject"]) if cert else {}
+            self.client_cns.append(subject.get("commonName"))
         try:
             while True:
                 try:

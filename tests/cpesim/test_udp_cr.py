@@ -102,6 +102,7 @@ async def test_a_signed_datagram_starts_a_connection_request_session_once():
         send(address, datagram("acs-1", "crpw", ts=now, msg_id="105"))  # same ts, new id: fine
         assert (await cpe.wait_session(5, after=2)).events == ["6 CONNECTION REQUEST"]
         await cpe.stop()
+        assert not server.started  # the device's own socket closes with it
 
 
 def test_timestamps_outside_the_window_are_refused():
@@ -383,6 +384,7 @@ def test_stun_is_never_sent_to_remote_servers():
         server.binding = spy
         await asyncio.sleep(0.2)
         await cpe.stop()
+        assert server.started and server.devices == {}  # a listener passed in stays up
         await server.stop()
         return sent
 
