@@ -188,6 +188,13 @@ class _Session:
         self.informed = False
 
 
+def _asks_partial_path(message: Any) -> bool:
+    if message.method != "GetParameterValues" or message.element is None:
+        return False
+    names = [el.text or "" for el in message.element.iter() if el.tag.rpartition("}")[2] == "string"]
+    return any(not n or n.endswith(".") for n in names)
+
+
 def _fmt_serial(template: str, serial: str) -> str:
     return template.replace("{serial}", serial) if "{serial}" in template else template
 
@@ -763,6 +770,11 @@ class SimulatedCPE:
             if message.is_fault or message.element is None or message.method.endswith("Response"):
                 raise SessionError(f"unexpected {message.method} from the ACS")
             result.rpcs.append(message.method)
+            if "crash-on-partial-gpv" in q and _asks_partial_path(message):
+                # Some CPE stacks die building a response for a whole subtree.
+                s.conn.abort()
+                result.transcript.append(("--", "crashed", 0))
+                raise SessionError("crashed on GetParameterValues of a partial path")
             reply, fault, follow_up = rpc.handle(self, message.method, message.element, q)
             what = f"{message.method}Response"
             if fault is not None:

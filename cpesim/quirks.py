@@ -39,6 +39,7 @@ FLAGS: dict[str, str] = {
     "resend-inform": "drop the connection after sending the Inform once, then re-send it",
     "first-boot-periodic": "first contact with `2 PERIODIC` only",
     "first-boot-boot": "first contact with `1 BOOT` only (no `0 BOOTSTRAP`)",
+    "crash-on-partial-gpv": "drop the connection (a crashed CWMP client) on GetParameterValues of a partial path",
 }
 
 #: Quirks that take a value (`name=value`), with the values allowed (None: free text).
