@@ -48,13 +48,16 @@ def task_enqueue(
     via: str = "",
     expires: datetime | None = None,
     max_attempts: int = 3,
+    command_key: str = "",
 ) -> Task:
     """Validate and queue a task; the device runs it at its next session."""
     task_type = TASK_TYPES.get(type)
     if task_type is None:
         raise InvalidTask(f"unknown task type {type!r}; one of: {', '.join(sorted(TASK_TYPES))}")
     args = dict(args or {})
-    command_key = str(args.pop("command_key", "") or "")[:32] or f"acs-{secrets.token_hex(6)}"
+    # The CommandKey the device echoes in TransferComplete, M events and
+    # ParameterKey: the caller's, or a unique one so answers match this task.
+    command_key = command_key[:32] or f"acs-{secrets.token_hex(6)}"
     clean = task_type.validate(args)
     task = Task.objects.create(
         tenant_id=device.tenant_id,
@@ -299,6 +302,17 @@ def session_rpc_answered(
             _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
             if task.type in ("set_parameter_values", "set_and_verify"):
                 _remember_connection_request_credentials(device_pk, task.args.get("values", []))
+            elif task.type == "cancel_transfer":
+                # The device dropped the transfer: its task will never complete.
+                Task.objects.filter(
+                    device_id=device_pk,
+                    command_key=task.args["command_key"],
+                    state=TaskState.RUNNING,
+                ).update(
+                    state=TaskState.CANCELLED,
+                    finished=now,
+                    fault_string="cancelled on the device by CancelTransfer",
+                )
         elif outcome.status == "transferred":
             _transfer_succeeded(task, device_pk=device_pk, events=(), now=now)
         elif outcome.status == "error":

@@ -185,6 +185,14 @@ def test_tasks_wait_for_an_offline_device_and_survive_a_server_restart(
 class _Files(BaseHTTPRequestHandler):
     body = b"\x00firmware-v2\x00" * 100
     hits: list[str] = []
+    received: list[int] = []
+
+    def do_PUT(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        _Files.received.append(len(self.rfile.read(length)))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_GET(self):
         _Files.hits.append(self.path)
@@ -203,6 +211,7 @@ def file_server():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     _Files.hits = []
+    _Files.received = []
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
