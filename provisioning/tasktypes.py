@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from cwmp import messages as m
 from devices import services as device_services
+from provisioning import datamodel
 from provisioning.values import InvalidValue, check_value
 
 # Names per GetParameterValues in a refresh; big enough to be quick, small
@@ -181,15 +182,24 @@ class SetParameterValuesType(TaskType):
         return {"values": _values_arg(args)}
 
     def _typed(self, args: dict[str, Any], ctx: Context) -> list[tuple[str, str, str]]:
-        """Each value checked against the type the device reported (else the given one)."""
+        """Each value checked against its type before anything is sent.
+
+        The type is the one the device reported, else the BBF data model's,
+        else the caller's; where the model knows the parameter and agrees on
+        the type, its range, length and enumeration are checked too.
+        """
         typed = []
         errors = []
         for path, value, given in args["values"]:
-            xsd = ctx.types.get(path) or given or "xsd:string"
+            model_type = datamodel.xsd_type(path)
+            xsd = ctx.types.get(path) or model_type or given or "xsd:string"
             if not xsd.startswith("xsd:"):
                 xsd = "xsd:" + xsd
             try:
-                typed.append((path, check_value(value, xsd), xsd))
+                text = check_value(value, xsd)
+                if model_type == xsd:
+                    datamodel.check(path, text)
+                typed.append((path, text, xsd))
             except InvalidValue as exc:
                 errors.append(f"{path}: {exc}")
         if errors:

@@ -352,3 +352,38 @@ def test_transfer_complete_in_a_later_session_without_the_event(client):
     task.refresh_from_db()
     assert task.state == TaskState.DONE
     assert tenant.pk == device.tenant_id
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [
+        (f"{IGD}.LANDevice.1.WLANConfiguration.1.SSID", "x" * 33, "longer than the 32"),
+        (f"{IGD}.LANDevice.1.WLANConfiguration.1.BeaconType", "WPA4", "not one of"),
+        ("Device.WiFi.Radio.1.Channel", "300", "above the maximum 255"),
+        (f"{IGD}.ManagementServer.PeriodicInformInterval", "0", "below the minimum 1"),
+        (f"{IGD}.LANDevice.1.WLANConfiguration.1.Enable", "maybe", "not a boolean"),
+    ],
+)
+def test_values_checked_against_the_bbf_data_model(device, path, value, reason):
+    task = services.task_enqueue(
+        device=device, type="set_parameter_values", args={"values": {path: value}}
+    )
+    assert next_rpc(device) is None
+    task.refresh_from_db()
+    assert task.state == TaskState.FAULT and reason in task.fault_string
+
+
+def test_data_model_types_used_when_the_device_reported_none(device):
+    services.task_enqueue(
+        device=device,
+        type="set_parameter_values",
+        args={
+            "values": {
+                f"{IGD}.LANDevice.1.WLANConfiguration.1.Enable": "1",
+                f"{IGD}.LANDevice.1.WLANConfiguration.1.BeaconType": "X_ACME_Custom",
+            }
+        },
+    )
+    message, _ = next_rpc(device)
+    types = {p.name.rsplit(".", 1)[1]: p.type for p in message.parameter_list}
+    assert types == {"Enable": "xsd:boolean", "BeaconType": "xsd:string"}
