@@ -387,3 +387,20 @@ def test_data_model_types_used_when_the_device_reported_none(device):
     message, _ = next_rpc(device)
     types = {p.name.rsplit(".", 1)[1]: p.type for p in message.parameter_list}
     assert types == {"Enable": "xsd:boolean", "BeaconType": "xsd:string"}
+
+
+def test_admin_cancel_and_retry_actions(device):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    admin = get_user_model().objects.create_superuser("root", password="pw-root-123")
+    client = Client()
+    client.force_login(admin)
+    queued = services.task_enqueue(device=device, type="reboot")
+    url = "/admin/provisioning/task/"
+    client.post(url, {"action": "cancel_tasks", "_selected_action": [queued.pk]})
+    queued.refresh_from_db()
+    assert queued.state == TaskState.CANCELLED
+    client.post(url, {"action": "retry_tasks", "_selected_action": [queued.pk]})
+    queued.refresh_from_db()
+    assert queued.state == TaskState.QUEUED and queued.attempts == 0

@@ -15,8 +15,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from cwmp.services import task_run
 from devices.models import Device
-from provisioning import services as task_services
 from provisioning.models import TaskState
 from provisioning.tasktypes import TASK_TYPES, InvalidTask
 from tenants.models import Tenant
@@ -57,18 +57,19 @@ class Command(BaseCommand):
         if not isinstance(task_args, dict):
             raise CommandError("--args must be a JSON object", returncode=2)
         try:
-            task = task_services.task_enqueue(
-                device=device, type=options["type"], args=task_args, via="cli"
+            task, ticket = task_run(
+                device=device,
+                type=options["type"],
+                args=task_args,
+                via="cli",
+                connection_request=options["connection_request"],
+                wait=options["wait"],
+                inline=True,
             )
         except InvalidTask as exc:
             raise CommandError(str(exc), returncode=2) from None
-        if options["connection_request"]:
-            from cwmp.tasks import request_connection
-
-            outcome = request_connection(device, wait=True)
-            self.stderr.write(f"connection request: {outcome}")
-        if options["wait"] > 0:
-            task = task_services.task_wait(task_pk=task.pk, timeout=options["wait"])
+        if ticket is not None:
+            self.stderr.write(f"connection request: {ticket.status} {ticket.result or ''}")
         self.stdout.write(json.dumps(_as_json(task), indent=2))
         if task.state == TaskState.DONE or (options["wait"] <= 0 and task.is_open):
             return
