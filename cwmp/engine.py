@@ -22,19 +22,8 @@ from typing import Any, Protocol
 
 from cwmp import messages as m
 
-# CPE-originated requests the ACS must answer (TR-069 A.3.2).
-CPE_REQUESTS = frozenset(
-    {
-        "GetRPCMethods",
-        "TransferComplete",
-        "AutonomousTransferComplete",
-        "DUStateChangeComplete",
-        "AutonomousDUStateChangeComplete",
-        "RequestDownload",
-        "Kicked",
-    }
-)
-# What the ACS offers to a CPE that asks GetRPCMethods (TR-069 A.4.1).
+# What the ACS offers to a CPE that asks GetRPCMethods (TR-069 A.4.1); all
+# but Inform are requests a CPE may make inside a session (A.3.2).
 ACS_METHODS = [
     "Inform",
     "GetRPCMethods",
@@ -45,6 +34,7 @@ ACS_METHODS = [
     "RequestDownload",
     "Kicked",
 ]
+CPE_REQUESTS = frozenset(ACS_METHODS) - {"Inform"}
 CWMP_VERSIONS = ("1.0", "1.1", "1.2", "1.3", "1.4")
 
 # Standard event codes (TR-069 3.7.1.5, Table 7) by their upper-case form, so

@@ -65,6 +65,13 @@ def _mac_address(params: Iterable[ParamValue]) -> str:
     return ""
 
 
+def _upsert(rows: Iterable[Parameter], update_fields: list[str]) -> None:
+    """Insert or update parameter rows in one statement (per (device, path))."""
+    Parameter.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["device", "path"], update_fields=update_fields
+    )
+
+
 def summary_from_inform(params: Sequence[ParamValue]) -> dict[str, object]:
     """Device-row columns that an Inform's ParameterList fills."""
     fields: dict[str, object] = {}
@@ -190,12 +197,7 @@ def _write_params(
                 device=device, path=p.path, value=p.value, type=p.type, updated=now
             )
     if rows:
-        Parameter.objects.bulk_create(
-            rows.values(),
-            update_conflicts=True,
-            unique_fields=["device", "path"],
-            update_fields=["value", "type", "updated"],
-        )
+        _upsert(rows.values(), ["value", "type", "updated"])
     return len(rows)
 
 
@@ -285,12 +287,7 @@ def parameters_write_values(
         if path
     ]
     if rows:
-        Parameter.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["device", "path"],
-            update_fields=["value", "type", "updated"],
-        )
+        _upsert(rows, ["value", "type", "updated"])
     return len(rows)
 
 
@@ -310,12 +307,7 @@ def parameters_write_names(
         if name
     ]
     if rows:
-        Parameter.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["device", "path"],
-            update_fields=["is_object", "writable", "updated"],
-        )
+        _upsert(rows, ["is_object", "writable", "updated"])
     return len(rows)
 
 
@@ -335,12 +327,7 @@ def parameters_write_attributes(
         if path
     ]
     if rows:
-        Parameter.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["device", "path"],
-            update_fields=["notification", "access_list", "updated"],
-        )
+        _upsert(rows, ["notification", "access_list", "updated"])
     return len(rows)
 
 
