@@ -9,7 +9,7 @@ ACS_PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite test-postgres lint format venv migrate seed
+.PHONY: run test test-sqlite test-postgres lint format venv migrate seed bench bench-quick
 
 venv: $(STAMP)
 
@@ -55,3 +55,18 @@ lint: venv
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Issue 5's benchmark: the real server stack (daphne, granian WSGI) on a fresh
+# SQLite database and, when they answer, a fresh PostgreSQL database + Redis,
+# driven by the CPE simulator in its own process. Writes
+# bench/results/<UTC date-time>.json and .md and prints the table; under 15
+# minutes on 2 cores. BENCH_ARGS passes options (`python -m bench --help`),
+# e.g. make bench BENCH_ARGS="--scenarios periodic --profile".
+BENCH_ARGS ?=
+
+bench: venv
+	$(BIN)/python -m bench --pg-url $(PG_URL) $(BENCH_ARGS)
+
+# The one-minute version (fewer devices, short phases).
+bench-quick: venv
+	$(BIN)/python -m bench --quick --pg-url $(PG_URL) $(BENCH_ARGS)
