@@ -1,4 +1,7 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels routing."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels routing.
+
+CPE-facing paths skip the portal's middleware (acsportal/handlers.py).
+"""
 
 import os
 
@@ -6,6 +9,8 @@ from channels.routing import ProtocolTypeRouter
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "acsportal.settings")
-django_asgi_app = get_asgi_application()
+django_asgi_app = get_asgi_application()  # sets Django up
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from acsportal.handlers import CpeASGIHandler, asgi_dispatcher  # noqa: E402
+
+application = ProtocolTypeRouter({"http": asgi_dispatcher(django_asgi_app, CpeASGIHandler())})

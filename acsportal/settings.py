@@ -107,7 +107,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("ACS_DB_CONN_MAX_AGE", 60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A health check is a round trip (SELECT 1) at the start of every request
+    # that reuses a connection. Off by default: a connection that died (a
+    # database restart) fails the one request that meets it, which the CWMP
+    # view answers with 503 + Retry-After, and Django drops it afterwards.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("ACS_DB_CONN_HEALTH_CHECKS", False)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -166,6 +170,10 @@ MEDIA_URL = "/media-not-served/"  # files are only served through authenticated 
 ACS_PUBLIC_URL = env.str("ACS_PUBLIC_URL", default=f"http://{ACS_HOST}:{ACS_PORT}").rstrip("/")
 ACS_MAX_FILE_BYTES = env.int("ACS_MAX_FILE_BYTES", default=512 * 1024 * 1024)
 ACS_FILE_LINK_TTL = env.int("ACS_FILE_LINK_TTL", default=86400)
+# Seconds a transfer the device accepted (Download, Upload, ScheduleDownload)
+# may go without its TransferComplete before the task expires (0: never);
+# counted from when the device may start it. A caller's own expiry wins.
+ACS_TRANSFER_TIMEOUT = env.int("ACS_TRANSFER_TIMEOUT", default=86400)
 
 # --- CWMP -------------------------------------------------------------------
 # Largest request body accepted from a CPE (after gzip decoding): an Inform or
@@ -177,7 +185,7 @@ CWMP_SESSION_TIMEOUT = env.int("CWMP_SESSION_TIMEOUT", default=30)
 # Concurrent sessions accepted before new ones get 503 + Retry-After.
 CWMP_MAX_SESSIONS = env.int("CWMP_MAX_SESSIONS", default=1000)
 CWMP_RETRY_AFTER = env.int("CWMP_RETRY_AFTER", default=60)
-# Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Port (the
+# Addresses of reverse proxies whose X-Forwarded-For / X-Client-Port (the
 # CPE's own address and port) are trusted; the CWMP path keys cookie-less
 # sessions on that pair.
 CWMP_TRUSTED_PROXIES = env.list("CWMP_TRUSTED_PROXIES", default=[])

@@ -1,8 +1,15 @@
-"""WSGI entry point (HTTP only); see asgi.py for HTTP plus WebSockets."""
+"""WSGI entry point (HTTP only); see asgi.py for HTTP plus WebSockets.
+
+CPE-facing paths skip the portal's middleware (acsportal/handlers.py).
+"""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "acsportal.settings")
-application = get_wsgi_application()
+portal_application = get_wsgi_application()  # sets Django up
+
+from acsportal.handlers import CpeWSGIHandler, wsgi_dispatcher  # noqa: E402
+
+application = wsgi_dispatcher(portal_application, CpeWSGIHandler())

@@ -73,6 +73,9 @@ ALGORITHMS: tuple[str, ...] = ("MD5", "SHA-256")
 #: Algorithms accepted in a response: the stored ones plus their session variants.
 SUPPORTED_ALGORITHMS: tuple[str, ...] = ("MD5", "SHA-256", "MD5-sess", "SHA-256-sess")
 
+# (username, algorithm) -> the stored HA1 hex, or None for an unknown user.
+Ha1Lookup = Callable[[str, str], str | None]
+
 _HASHES: dict[str, Callable[[bytes], hashlib._Hash]] = {
     "MD5": hashlib.md5,
     "SHA-256": hashlib.sha256,

@@ -17,7 +17,7 @@ The flow (TR-069 3.7.1, MaxEnvelopes = 1):
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from cwmp import messages as m
@@ -90,6 +90,9 @@ class SessionState:
     remote: str = ""
     conn: str = ""
     username: str = ""
+    # Which credentials authenticated the session: "tenant", "device" (the
+    # device's own) or "certificate"; later requests are checked against them.
+    credentials: str = ""
     started: float = 0.0
     last_seen: float = 0.0
     timeout: int = 30
@@ -111,11 +114,16 @@ class SessionState:
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow: the store serializes it at once (dataclasses.asdict's deep
+        # copy cost a measurable share of a periodic session).
+        return {name: getattr(self, name) for name in _STATE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionState:
         return cls(**data)
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(SessionState))
 
 
 @dataclass(slots=True)

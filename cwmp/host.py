@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
-
 from cwmp import messages as m
 from cwmp.engine import SessionState
 from devices import services as device_services
@@ -41,34 +39,34 @@ class DjangoHost:
             for p in inform.parameter_list
             if p.name
         ]
-        # One transaction: the device, its changed values and the session
-        # log are written together or not at all.
-        with transaction.atomic():
-            device, self.created = device_services.device_inform(
-                tenant=self.tenant,
-                device=self.device,
-                oui=ident.oui,
-                product_class=ident.product_class,
-                serial_number=ident.serial_number,
-                manufacturer=ident.manufacturer,
-                events=state.events,
-                params=params,
-                remote_address=self.remote,
-                cwmp_version=state.cwmp_version,
-                now=now,
-            )
-            log = device_services.session_log_open(
-                tenant=self.tenant,
+        # The device, its changed values and the session log are written
+        # together or not at all.
+        device, self.created, log = device_services.device_session_open(
+            tenant=self.tenant,
+            device=self.device,
+            oui=ident.oui,
+            product_class=ident.product_class,
+            serial_number=ident.serial_number,
+            manufacturer=ident.manufacturer,
+            events=state.events,
+            params=params,
+            remote_address=self.remote,
+            cwmp_version=state.cwmp_version,
+            now=now,
+            session_id=state.sid,
+        )
+        if self.created or "0 BOOTSTRAP" in state.events:
+            # A new or factory-reset device gets the tenant's settings; a
+            # periodic session of a known device never comes here.
+            if self.tenant.provision_cr_credentials:
+                task_services.provision_connection_request_credentials(device=device)
+                device.has_tasks = True
+            if task_services.provision_periodic_inform(
                 device=device,
-                session_id=state.sid,
-                events=state.events,
-                remote_address=self.remote,
-                cwmp_version=state.cwmp_version,
-                started=now,
-            )
-        if self.tenant.provision_cr_credentials and (self.created or "0 BOOTSTRAP" in state.events):
-            task_services.provision_connection_request_credentials(device=device)
-            device.has_tasks = True
+                interval=self.tenant.periodic_inform_interval,
+                reported={p.name: p.value for p in inform.parameter_list},
+            ):
+                device.has_tasks = True
         self.device = device
         state.device_pk = device.pk
         state.log_pk = log.pk

@@ -18,7 +18,10 @@ from typing import Any, Protocol
 
 class SessionStore(Protocol):
     def load(self, sid: str) -> dict[str, Any] | None: ...
-    def save(self, sid: str, state: dict[str, Any], ttl: int) -> None: ...
+    def load_for_connection(self, conn: str) -> dict[str, Any] | None: ...
+    def save(self, sid: str, state: dict[str, Any], ttl: int, conn: str = "") -> None: ...
+    def begin(self, sid: str, device: str, limit: int, ttl: int) -> tuple[str, str | None]: ...
+    def finish(self, sid: str, device: str, conn: str) -> None: ...
     def delete(self, sid: str) -> None: ...
     def bind_connection(self, conn: str, sid: str, ttl: int) -> None: ...
     def session_for_connection(self, conn: str) -> str | None: ...
@@ -65,13 +68,43 @@ class MemorySessionStore:
             raw = self._get(f"s:{sid}")
         return json.loads(raw) if raw else None
 
-    def save(self, sid: str, state: dict[str, Any], ttl: int) -> None:
+    def load_for_connection(self, conn: str) -> dict[str, Any] | None:
+        with self._lock:
+            sid = self._get(f"c:{conn}")
+            raw = self._get(f"s:{sid}") if sid else None
+        return json.loads(raw) if raw else None
+
+    def save(self, sid: str, state: dict[str, Any], ttl: int, conn: str = "") -> None:
         # Stored serialized, as in Redis, so no caller can mutate shared state.
         raw = json.dumps(state, separators=(",", ":"))
         with self._lock:
             self._put(f"s:{sid}", raw, ttl)
+            if conn:
+                self._put(f"c:{conn}", sid, ttl)
             if sid in self._active:
                 self._active[sid] = self._clock() + ttl
+
+    def begin(self, sid: str, device: str, limit: int, ttl: int) -> tuple[str, str | None]:
+        with self._lock:
+            now = self._clock()
+            for k in [k for k, exp in self._active.items() if exp < now]:
+                del self._active[k]
+            if sid not in self._active and len(self._active) >= limit:
+                return "busy", None
+            holder = self._get(f"d:{device}")
+            if holder is not None and holder != sid:
+                return "locked", holder
+            self._put(f"d:{device}", sid, ttl)
+            self._active[sid] = now + ttl
+            return "ok", None
+
+    def finish(self, sid: str, device: str, conn: str) -> None:
+        with self._lock:
+            self._data.pop(f"s:{sid}", None)
+            self._active.pop(sid, None)
+            for key in (f"d:{device}", f"c:{conn}"):
+                if self._get(key) == sid:
+                    del self._data[key]
 
     def delete(self, sid: str) -> None:
         with self._lock:
@@ -172,6 +205,40 @@ end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
 return 1
 """
+# Admission and the device lock in one round trip (the start of every session).
+_BEGIN = """
+local now = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) and
+   redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return {'busy', false}
+end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return {'locked', holder} end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
+return {'ok', false}
+"""
+# Everything a session held, released in one round trip (its end).
+_FINISH = """
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
+return 1
+"""
+_LOAD_FOR_CONNECTION = """
+local sid = redis.call('GET', KEYS[1])
+if not sid then return false end
+return redis.call('GET', ARGV[1] .. sid)
+"""
+# The state, the connection binding and the admission entry's lifetime.
+_SAVE = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[3])
+if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2]) end
+return 1
+"""
 _SEEN = """
 local entry = redis.call('HMGET', KEYS[1], 'nc', 'b')
 local nc = tonumber(ARGV[1])
@@ -193,27 +260,67 @@ class RedisSessionStore:
     """The shared store for several worker processes or machines."""
 
     def __init__(self, url: str, prefix: str = "acs:cwmp:", nonce_ttl: int = 600) -> None:
-        import redis
+        from acsportal.redisclient import get_redis
 
-        self._r = redis.Redis.from_url(url, decode_responses=True)
+        self._url = url
+        first = get_redis(url)
         self._p = prefix
         self._nonce_ttl = nonce_ttl
-        self._lock_device = self._r.register_script(_LOCK_DEVICE)
-        self._steal_device = self._r.register_script(_STEAL_DEVICE)
-        self._delete_if = self._r.register_script(_DELETE_IF)
-        self._admit = self._r.register_script(_ADMIT)
-        self._seen = self._r.register_script(_SEEN)
+        self._lock_device = first.register_script(_LOCK_DEVICE)
+        self._steal_device = first.register_script(_STEAL_DEVICE)
+        self._delete_if = first.register_script(_DELETE_IF)
+        self._admit = first.register_script(_ADMIT)
+        self._seen = first.register_script(_SEEN)
+        self._begin = first.register_script(_BEGIN)
+        self._finish = first.register_script(_FINISH)
+        self._load_for_connection = first.register_script(_LOAD_FOR_CONNECTION)
+        self._save = first.register_script(_SAVE)
+
+    @property
+    def _r(self) -> Any:
+        # This thread's connection (acsportal.redisclient); scripts run on it.
+        from acsportal.redisclient import get_redis
+
+        return get_redis(self._url)
 
     def load(self, sid: str) -> dict[str, Any] | None:
         raw = self._r.get(f"{self._p}s:{sid}")
         return json.loads(raw) if raw else None
 
-    def save(self, sid: str, state: dict[str, Any], ttl: int) -> None:
-        pipe = self._r.pipeline(transaction=False)
-        pipe.set(f"{self._p}s:{sid}", json.dumps(state, separators=(",", ":")), ex=ttl)
-        # Keep the admission entry alive as long as the session is.
-        pipe.zadd(f"{self._p}active", {sid: time.time() + ttl}, xx=True)
-        pipe.execute()
+    def load_for_connection(self, conn: str) -> dict[str, Any] | None:
+        # The session key is built from the sid inside the script; fine on a
+        # single Redis, which is what the CWMP store runs on.
+        raw = self._load_for_connection(
+            client=self._r, keys=[f"{self._p}c:{conn}"], args=[f"{self._p}s:"]
+        )
+        return json.loads(raw) if raw else None
+
+    def save(self, sid: str, state: dict[str, Any], ttl: int, conn: str = "") -> None:
+        self._save(
+            client=self._r,
+            keys=[f"{self._p}s:{sid}", f"{self._p}active", f"{self._p}c:{conn}"],
+            args=[json.dumps(state, separators=(",", ":")), ttl, sid, time.time() + ttl, conn],
+        )
+
+    def begin(self, sid: str, device: str, limit: int, ttl: int) -> tuple[str, str | None]:
+        status, holder = self._begin(
+            client=self._r,
+            keys=[f"{self._p}active", f"{self._p}d:{device}"],
+            args=[sid, time.time(), limit, ttl],
+        )
+        return status, holder or None
+
+    def finish(self, sid: str, device: str, conn: str) -> None:
+        self._finish(
+            client=self._r,
+            keys=[
+                f"{self._p}s:{sid}",
+                f"{self._p}active",
+                f"{self._p}d:{device}",
+                f"{self._p}c:{conn}",
+            ],
+            args=[sid],
+        )
 
     def delete(self, sid: str) -> None:
         self._r.delete(f"{self._p}s:{sid}")
@@ -226,20 +333,28 @@ class RedisSessionStore:
         return sid if isinstance(sid, str) else None  # decode_responses=True
 
     def unbind_connection(self, conn: str, sid: str) -> None:
-        self._delete_if(keys=[f"{self._p}c:{conn}"], args=[sid])
+        self._delete_if(client=self._r, keys=[f"{self._p}c:{conn}"], args=[sid])
 
     def lock_device(self, device: str, sid: str, ttl: int) -> str | None:
-        holder = self._lock_device(keys=[f"{self._p}d:{device}"], args=[sid, ttl])
+        holder = self._lock_device(client=self._r, keys=[f"{self._p}d:{device}"], args=[sid, ttl])
         return holder or None
 
     def steal_device(self, device: str, old_sid: str, sid: str, ttl: int) -> bool:
-        return bool(self._steal_device(keys=[f"{self._p}d:{device}"], args=[old_sid, sid, ttl]))
+        return bool(
+            self._steal_device(
+                client=self._r, keys=[f"{self._p}d:{device}"], args=[old_sid, sid, ttl]
+            )
+        )
 
     def unlock_device(self, device: str, sid: str) -> None:
-        self._delete_if(keys=[f"{self._p}d:{device}"], args=[sid])
+        self._delete_if(client=self._r, keys=[f"{self._p}d:{device}"], args=[sid])
 
     def admit(self, sid: str, limit: int, ttl: int) -> bool:
-        return bool(self._admit(keys=[f"{self._p}active"], args=[sid, time.time(), limit, ttl]))
+        return bool(
+            self._admit(
+                client=self._r, keys=[f"{self._p}active"], args=[sid, time.time(), limit, ttl]
+            )
+        )
 
     def leave(self, sid: str) -> None:
         self._r.zrem(f"{self._p}active", sid)
@@ -248,7 +363,11 @@ class RedisSessionStore:
         return int(self._r.zcount(f"{self._p}active", time.time(), "+inf"))
 
     def seen(self, nonce: str, nc: int, binding: str) -> bool:
-        return bool(self._seen(keys=[f"{self._p}n:{nonce}"], args=[nc, binding, self._nonce_ttl]))
+        return bool(
+            self._seen(
+                client=self._r, keys=[f"{self._p}n:{nonce}"], args=[nc, binding, self._nonce_ttl]
+            )
+        )
 
 
 _store: SessionStore | None = None

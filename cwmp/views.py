@@ -9,6 +9,7 @@ inside one transaction per message, so a broken request changes nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
@@ -55,12 +56,20 @@ def _busy(reason: str) -> HttpResponse:
 
 
 def _authority(tenant: Tenant) -> auth.DigestAuthority:
-    return auth.DigestAuthority(
-        settings.SECRET_KEY.encode(),
+    return _authority_for(
+        settings.SECRET_KEY,
         tenant.cpe_realm,
-        nonce_ttl=settings.CWMP_NONCE_TTL,
-        algorithms=settings.CWMP_DIGEST_ALGORITHMS,
+        settings.CWMP_NONCE_TTL,
+        tuple(settings.CWMP_DIGEST_ALGORITHMS),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _authority_for(
+    secret: str, realm: str, nonce_ttl: int, algorithms: tuple[str, ...]
+) -> auth.DigestAuthority:
+    # Stateless apart from its settings, so one per realm serves every request.
+    return auth.DigestAuthority(secret.encode(), realm, nonce_ttl=nonce_ttl, algorithms=algorithms)
 
 
 def _challenge(tenant: Tenant, *, stale: bool = False, reason: str = "") -> HttpResponse:
@@ -75,6 +84,14 @@ def _challenge(tenant: Tenant, *, stale: bool = False, reason: str = "") -> Http
 
 @csrf_exempt
 def cwmp_endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    response = _endpoint(request, tenant_slug)
+    # Refusals are logged here with their device and reason; Django's own
+    # "Unauthorized" warning for the first POST of every session is noise.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     if request.method != "POST":
         return _text(405, "CWMP takes POST", Allow="POST")
     tenant = tenant_for_slug(tenant_slug)
@@ -134,6 +151,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         if isinstance(verdict_or_refusal, HttpResponse):
             return verdict_or_refusal
         verdict = verdict_or_refusal
+        credentials = "certificate"
     elif not (tenant.allows_digest or tenant.allows_basic):
         log.warning("cwmp %s: %s without a client certificate, refused", tenant.slug, device_id)
         return _text(403, "a client certificate is required")
@@ -144,6 +162,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         if isinstance(verdict_or_refusal, HttpResponse):
             return verdict_or_refusal
         verdict = verdict_or_refusal
+        credentials = "device" if _has_own_credentials(tenant, device) else "tenant"
 
     if device is None and device_selectors.device_registered_elsewhere(
         tenant=tenant,
@@ -155,7 +174,17 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         return _text(403, "device is registered to another tenant")
 
     ttl = settings.CWMP_SESSION_TIMEOUT
-    if not store.admit(sid, settings.CWMP_MAX_SESSIONS, ttl):
+    lock_key = f"{tenant.pk}|{device_id}"
+    status, holder = store.begin(sid, lock_key, settings.CWMP_MAX_SESSIONS, ttl)
+    if status == "locked" and holder is not None:
+        if not _take_over(store, lock_key, holder, sid, address, ttl):
+            log.info("cwmp %s: %s already in session %s, refused", tenant.slug, device_id, holder)
+            return _busy("device is already in a session")
+        status, holder = store.begin(sid, lock_key, settings.CWMP_MAX_SESSIONS, ttl)
+    if status != "ok":
+        if status == "locked":  # lost a race with a third session
+            return _busy("device is already in a session")
+        store.unlock_device(lock_key, sid)  # a take-over may have handed us the lock
         log.info(
             "cwmp %s: %s refused, %d sessions open",
             tenant.slug,
@@ -163,12 +192,6 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
             settings.CWMP_MAX_SESSIONS,
         )
         return _busy("too many sessions, try later")
-    lock_key = f"{tenant.pk}|{device_id}"
-    holder = store.lock_device(lock_key, sid, ttl)
-    if holder is not None and not _take_over(store, lock_key, holder, sid, address, ttl):
-        store.leave(sid)
-        log.info("cwmp %s: %s already in session %s, refused", tenant.slug, device_id, holder)
-        return _busy("device is already in a session")
 
     state = engine.SessionState(
         sid=sid,
@@ -177,23 +200,21 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         remote=address,
         conn=conn,
         username=verdict.username or "",
+        credentials=credentials,
         timeout=ttl,
     )
     host = DjangoHost(tenant=tenant, device=device, remote=address or None)
     try:
         reply = engine.start(state, envelope, host)
     except Exception:
-        store.unlock_device(lock_key, sid)
-        store.leave(sid)
+        store.finish(sid, lock_key, "")
         raise
     if state.ended:
-        store.unlock_device(lock_key, sid)
-        store.leave(sid)
+        store.finish(sid, lock_key, "")
         log.info("cwmp %s: %s session refused: %s", tenant.slug, device_id, state.detail)
         return _xml(reply.envelope) if reply.envelope else HttpResponse(status=204)
-    store.save(sid, state.to_dict(), state.timeout)
-    store.bind_connection(conn, sid, state.timeout)
-    log.info(
+    store.save(sid, state.to_dict(), state.timeout, conn=conn)
+    log.debug(
         "cwmp %s: %s session %s started (%s) from %s",
         tenant.slug,
         device_id,
@@ -248,13 +269,7 @@ def _http_verdict(
     if creds is None:
         return _challenge(tenant)
 
-    def ha1_for(username: str, algorithm: str) -> str | None:
-        if device is not None and device.cwmp_username and tenant.per_device_credentials:
-            # A device with its own credentials accepts only those.
-            return device.cwmp_ha1(algorithm) if username == device.cwmp_username else None
-        if tenant.cpe_username and username == tenant.cpe_username:
-            return tenant.cpe_ha1(algorithm) or None
-        return None
+    ha1_for = _ha1_lookup(tenant, device if _has_own_credentials(tenant, device) else None)
 
     if isinstance(creds, auth.BasicCredentials):
         if not tenant.allows_basic:
@@ -277,6 +292,27 @@ def _http_verdict(
         )
         return _challenge(tenant, stale=verdict.stale, reason="authentication failed")
     return verdict
+
+
+def _has_own_credentials(tenant: Tenant, device: Device | None) -> bool:
+    return bool(device is not None and device.cwmp_username and tenant.per_device_credentials)
+
+
+def _no_ha1(username: str, algorithm: str) -> str | None:
+    return None
+
+
+def _ha1_lookup(tenant: Tenant, own: Device | None) -> auth.Ha1Lookup:
+    """HA1 by username: a device with its own credentials accepts only those."""
+
+    def ha1_for(username: str, algorithm: str) -> str | None:
+        if own is not None:
+            return own.cwmp_ha1(algorithm) if username == own.cwmp_username else None
+        if tenant.cpe_username and username == tenant.cpe_username:
+            return tenant.cpe_ha1(algorithm) or None
+        return None
+
+    return ha1_for
 
 
 def _take_over(
@@ -312,8 +348,7 @@ def _continue_session(
     sid = session_cookie(request)
     data = store.load(sid) if sid else None
     if data is None:
-        sid = store.session_for_connection(conn)
-        data = store.load(sid) if sid else None
+        data = store.load_for_connection(conn)
     if data is None or data.get("tenant_id") != tenant.pk:
         return _text(400, "no CWMP session: a session starts with an Inform")
     state = engine.SessionState.from_dict(data)
@@ -321,19 +356,19 @@ def _continue_session(
     header = request.META.get("HTTP_AUTHORIZATION")
     if header and isinstance(creds := auth.parse_authorization(header), auth.DigestCredentials):
         # A CPE that authenticates every request must still be who it was.
-        # (Its nonce may be the Inform's, reused on this connection.)
-        device = (
+        # (Its nonce may be the Inform's, reused on this connection.) Only a
+        # device with credentials of its own costs a query here.
+        own = (
             device_selectors.device_for_cwmp(tenant=tenant, device_id=state.device_id)
-            if state.device_pk
+            if state.credentials == "device"
             else None
         )
+        gone = state.credentials == "device" and own is None
+        ha1_for = _no_ha1 if gone else _ha1_lookup(tenant, own)
         verdict = _authority(tenant).verify(
             creds,
             method="POST",
-            ha1_for=lambda u, a: (
-                (device.cwmp_ha1(a) if device and u == device.cwmp_username else None)
-                or (tenant.cpe_ha1(a) if u == tenant.cpe_username else None)
-            ),
+            ha1_for=ha1_for,
             tracker=store,
             binding=_binding(state.sid, state.conn),
         )
@@ -357,7 +392,7 @@ def _continue_session(
         return _text(400, str(exc))
     if reply.ends_session:
         _finish(store, tenant, state)
-        log.info(
+        log.debug(
             "cwmp %s: %s session %s done: %s",
             tenant.slug,
             state.device_id,
@@ -372,9 +407,7 @@ def _continue_session(
         kind="message",
         rpcs=state.rpcs[-2:],
     )
-    store.save(state.sid, state.to_dict(), state.timeout)
-    if state.conn != conn:
-        store.bind_connection(conn, state.sid, state.timeout)
+    store.save(state.sid, state.to_dict(), state.timeout, conn=conn if conn != state.conn else "")
     return _xml(reply.envelope)  # type: ignore[arg-type]
 
 
@@ -390,9 +423,7 @@ def _finish(store: SessionStore, tenant: Tenant, state: engine.SessionState) -> 
             duration_ms=int((now - state.started) * 1000),
             detail=state.detail,
         )
-    store.delete(state.sid)
-    store.leave(state.sid)
-    store.unlock_device(f"{tenant.pk}|{state.device_id}", state.sid)
+    store.finish(state.sid, f"{tenant.pk}|{state.device_id}", state.conn)
     publish_session_event(
         tenant_id=tenant.pk,
         device_pk=state.device_pk,
@@ -402,4 +433,3 @@ def _finish(store: SessionStore, tenant: Tenant, state: engine.SessionState) -> 
         rpcs=state.rpcs,
         detail=state.detail,
     )
-    store.unbind_connection(state.conn, state.sid)

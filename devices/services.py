@@ -15,6 +15,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from acsportal import db
 from devices.identity import make_device_id
 from devices.models import CpeRequest, Device, Parameter, SessionLog, SessionOutcome
 from tenants.models import Tenant
@@ -95,6 +96,101 @@ class DeviceRefused(Exception):
     """The Inform names a device this tenant may not register."""
 
 
+def _inform_fields(
+    *,
+    manufacturer: str,
+    events: Sequence[str],
+    params: Sequence[ParamValue],
+    remote_address: str | None,
+    cwmp_version: str,
+    now: datetime,
+) -> dict[str, object]:
+    """The device-row columns an Inform sets."""
+    fields = summary_from_inform(params)
+    fields.update(
+        manufacturer=manufacturer[:64],
+        cwmp_version=cwmp_version,
+        last_inform=now,
+        last_events=",".join(events)[:255],
+        inform_digest=inform_digest(params),
+    )
+    if "ip_address" not in fields and remote_address:
+        fields["ip_address"] = remote_address
+    if "1 BOOT" in events:
+        fields["last_boot"] = now
+    if "0 BOOTSTRAP" in events:
+        fields["last_bootstrap"] = now
+    return fields
+
+
+def device_session_open(
+    *,
+    tenant: Tenant,
+    device: Device | None,
+    oui: str,
+    product_class: str,
+    serial_number: str,
+    manufacturer: str,
+    events: Sequence[str],
+    params: Sequence[ParamValue],
+    remote_address: str | None,
+    cwmp_version: str,
+    now: datetime,
+    session_id: str,
+) -> tuple[Device, bool, SessionLog]:
+    """An Inform's writes: the device (``device_inform``) and its session's log, together.
+
+    Both are written or neither. The common case, a known device whose
+    Inform values did not change (the periodic Inform), is one UPDATE and
+    one INSERT, sent as a single statement where the database allows, so a
+    quiet session opens without a transaction's extra round trips.
+    """
+
+    def new_log(device: Device) -> SessionLog:
+        return SessionLog(
+            tenant=tenant,
+            device=device,
+            session_id=session_id,
+            started=now,
+            events=list(events),
+            remote_address=remote_address,
+            cwmp_version=cwmp_version,
+            messages=1,
+        )
+
+    if device is not None:
+        fields = _inform_fields(
+            manufacturer=manufacturer,
+            events=events,
+            params=params,
+            remote_address=remote_address,
+            cwmp_version=cwmp_version,
+            now=now,
+        )
+        if fields["inform_digest"] == device.inform_digest:
+            changed = {k: v for k, v in fields.items() if getattr(device, k) != v}
+            log = db.update_then_insert(Device, device.pk, changed, new_log(device))
+            for k, v in changed.items():
+                setattr(device, k, v)
+            return device, False, log
+    with transaction.atomic():
+        device, created = device_inform(
+            tenant=tenant,
+            device=device,
+            oui=oui,
+            product_class=product_class,
+            serial_number=serial_number,
+            manufacturer=manufacturer,
+            events=events,
+            params=params,
+            remote_address=remote_address,
+            cwmp_version=cwmp_version,
+            now=now,
+        )
+        log = db.insert(new_log(device))
+    return device, created, log
+
+
 def device_inform(
     *,
     tenant: Tenant,
@@ -115,22 +211,15 @@ def device_inform(
     send ``0 BOOTSTRAP`` (TR-069 3.7.1.5 leaves it to a fresh factory state).
     Returns the device and whether it was created.
     """
-    digest = inform_digest(params)
-    fields = summary_from_inform(params)
-    fields.update(
-        manufacturer=manufacturer[:64],
+    fields = _inform_fields(
+        manufacturer=manufacturer,
+        events=events,
+        params=params,
+        remote_address=remote_address,
         cwmp_version=cwmp_version,
-        last_inform=now,
-        last_events=",".join(events)[:255],
-        inform_digest=digest,
+        now=now,
     )
-    if "ip_address" not in fields and remote_address:
-        fields["ip_address"] = remote_address
-    if "1 BOOT" in events:
-        fields["last_boot"] = now
-    if "0 BOOTSTRAP" in events:
-        fields["last_bootstrap"] = now
-
+    digest = fields["inform_digest"]
     if device is None:
         device = _register(
             tenant=tenant,
@@ -148,7 +237,7 @@ def device_inform(
     changed = {k: v for k, v in fields.items() if getattr(device, k) != v}
     # last_inform always changes, so this is the one statement a quiet
     # periodic session costs.
-    Device.objects.filter(pk=device.pk).update(**changed)
+    db.update(Device, device.pk, changed)
     for k, v in changed.items():
         setattr(device, k, v)
     if old_digest != digest:
@@ -211,15 +300,17 @@ def session_log_open(
     cwmp_version: str,
     started: datetime,
 ) -> SessionLog:
-    return SessionLog.objects.create(
-        tenant=tenant,
-        device=device,
-        session_id=session_id,
-        started=started,
-        events=list(events),
-        remote_address=remote_address,
-        cwmp_version=cwmp_version,
-        messages=1,
+    return db.insert(
+        SessionLog(
+            tenant=tenant,
+            device=device,
+            session_id=session_id,
+            started=started,
+            events=list(events),
+            remote_address=remote_address,
+            cwmp_version=cwmp_version,
+            messages=1,
+        )
     )
 
 
@@ -233,13 +324,17 @@ def session_log_close(
     duration_ms: int,
     detail: str = "",
 ) -> None:
-    SessionLog.objects.filter(pk=log_pk).update(
-        outcome=outcome,
-        rpcs=list(rpcs),
-        messages=messages,
-        ended=ended,
-        duration_ms=duration_ms,
-        detail=detail[:2000],
+    db.update(
+        SessionLog,
+        log_pk,
+        {
+            "outcome": outcome,
+            "rpcs": list(rpcs),
+            "messages": messages,
+            "ended": ended,
+            "duration_ms": duration_ms,
+            "detail": detail[:2000],
+        },
     )
 
 

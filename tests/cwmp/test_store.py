@@ -91,3 +91,43 @@ def test_memory_entries_expire():
     assert store.load("s1") is None
     assert store.lock_device("d", "s2", 30) is None
     assert store.admit("s2", 1, 30)
+
+
+def test_begin_admits_and_locks_in_one_step(store):
+    assert store.begin("s1", "dev", limit=2, ttl=30) == ("ok", None)
+    assert store.begin("s1", "dev", limit=2, ttl=30) == ("ok", None)  # re-entrant
+    assert store.active_sessions() == 1
+    # Another session for the same device learns who holds it and is not admitted.
+    assert store.begin("s2", "dev", limit=2, ttl=30) == ("locked", "s1")
+    assert store.active_sessions() == 1
+    assert store.begin("s3", "other", limit=2, ttl=30) == ("ok", None)
+    # Full: a new session is refused before it touches any device lock.
+    assert store.begin("s4", "third", limit=2, ttl=30) == ("busy", None)
+    assert store.lock_device("third", "s5", 30) is None
+
+
+def test_finish_releases_everything_the_session_held(store):
+    store.begin("s1", "dev", limit=5, ttl=30)
+    store.save("s1", {"a": 1}, 30, conn="1|10.0.0.1|4000")
+    assert store.load_for_connection("1|10.0.0.1|4000") == {"a": 1}
+    store.finish("s1", "dev", "1|10.0.0.1|4000")
+    assert store.load("s1") is None
+    assert store.load_for_connection("1|10.0.0.1|4000") is None
+    assert store.active_sessions() == 0
+    assert store.begin("s2", "dev", limit=5, ttl=30) == ("ok", None)
+
+
+def test_finish_leaves_what_another_session_took_over(store):
+    store.begin("s1", "dev", limit=5, ttl=30)
+    store.save("s1", {"a": 1}, 30, conn="c1")
+    assert store.steal_device("dev", "s1", "s2", 30)
+    store.bind_connection("c1", "s2", 30)
+    store.finish("s1", "dev", "c1")
+    assert store.lock_device("dev", "s3", 30) == "s2"
+    assert store.session_for_connection("c1") == "s2"
+
+
+def test_load_for_an_unknown_connection(store):
+    assert store.load_for_connection("nobody") is None
+    store.bind_connection("c1", "gone", 30)  # bound, but the state expired
+    assert store.load_for_connection("c1") is None

@@ -1,0 +1,97 @@
+"""The hot path's lean statements keep the ORM's semantics (acsportal/db.py).
+
+Each result is compared with what the ORM itself reads back, on whichever
+database the suite runs (SQLite, and PostgreSQL when DATABASE_URL is set).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from acsportal import db
+from devices.models import Device, SessionLog
+from tests.factories import DeviceFactory, TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+WHEN = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
+
+
+def test_select_one_returns_what_the_orm_reads():
+    device = DeviceFactory(
+        unsupported_methods=["Reboot"], ip_address="192.0.2.1", last_boot=WHEN, has_tasks=True
+    )
+    got = db.select_one(Device, "id = %s", [device.pk])
+    expected = Device.objects.get(pk=device.pk)
+    for field in Device._meta.concrete_fields:
+        assert getattr(got, field.attname) == getattr(expected, field.attname), field.name
+    assert got.unsupported_methods == ["Reboot"]  # JSON decoded, not text
+    assert got.last_boot == WHEN  # an aware datetime
+    assert got._state.adding is False
+
+
+def test_select_one_finds_nothing():
+    assert db.select_one(Device, "id = %s", [-1]) is None
+
+
+def test_update_prepares_values_like_the_orm():
+    device = DeviceFactory()
+    assert db.update(Device, device.pk, {"unsupported_methods": ["X"], "last_inform": WHEN}) == 1
+    device.refresh_from_db()
+    assert device.unsupported_methods == ["X"]
+    assert device.last_inform == WHEN
+    assert db.update(Device, device.pk, {}) == 0
+
+
+def test_insert_applies_defaults_and_sets_the_pk():
+    device = DeviceFactory()
+    log = db.insert(SessionLog(tenant=device.tenant, device=device, session_id="s-1", started=WHEN))
+    assert log.pk is not None and log._state.adding is False
+    stored = SessionLog.objects.get(pk=log.pk)
+    assert (stored.outcome, stored.rpcs, stored.events, stored.messages) == ("open", [], [], 0)
+    assert stored.started == WHEN
+
+
+def test_update_then_insert_writes_both_in_one_statement_where_it_can():
+    device = DeviceFactory()
+    with CaptureQueriesContext(connection) as queries:
+        log = db.update_then_insert(
+            Device,
+            device.pk,
+            {"last_events": "2 PERIODIC"},
+            SessionLog(tenant=device.tenant, device=device, session_id="s-2", started=WHEN),
+        )
+    device.refresh_from_db()
+    assert device.last_events == "2 PERIODIC"
+    assert SessionLog.objects.get(pk=log.pk).session_id == "s-2"
+    statements = [q["sql"] for q in queries.captured_queries]
+    if connection.vendor == "postgresql":
+        assert len(statements) == 1
+
+
+def test_update_then_insert_is_all_or_nothing():
+    device = DeviceFactory(last_events="before")
+    DeviceFactory(tenant=device.tenant)
+    SessionLog.objects.create(tenant=device.tenant, device=device, session_id="dup", started=WHEN)
+    # (a savepoint, so PostgreSQL's aborted test transaction can go on)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        db.update_then_insert(
+            Device,
+            device.pk,
+            {"last_events": "after"},
+            SessionLog(tenant=device.tenant, device=device, session_id="dup", started=WHEN),
+        )
+    device.refresh_from_db()
+    assert device.last_events == "before"
+
+
+def test_a_tenant_scoped_lookup_stays_scoped():
+    tenant, other = TenantFactory(), TenantFactory()
+    device = DeviceFactory(tenant=tenant)
+    where = "tenant_id = %s AND device_id = %s"
+    assert db.select_one(Device, where, [other.pk, device.device_id]) is None
+    assert db.select_one(Device, where, [tenant.pk, device.device_id]).pk == device.pk

@@ -1,0 +1,92 @@
+"""CPE paths skip the portal's middleware; everything else keeps it."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+
+from acsportal.handlers import is_cpe_path
+from acsportal.wsgi import application
+from tests.cwmp.cpe import inform_body
+from tests.factories import TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _call(path: str, body: bytes = b"", method: str = "POST") -> tuple[int, dict[str, str]]:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "40000",
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "text/xml",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+    seen: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen["status"] = int(status.split()[0])
+        seen["headers"] = {k.lower(): v for k, v in headers}
+
+    # As Django's test client does: keep the test's database connection open.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        b"".join(application(environ, start_response))
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return seen["status"], seen["headers"]
+
+
+def test_cwmp_requests_are_served_without_the_portal_middleware():
+    TenantFactory(slug="isp")
+    status, headers = _call("/cwmp/isp/", inform_body("SN1"))
+    assert status == 401  # the CWMP view answered: challenge first
+    # Set by SecurityMiddleware / XFrameOptionsMiddleware on every portal page.
+    assert "x-frame-options" not in headers
+    assert "x-content-type-options" not in headers
+
+
+def test_portal_requests_keep_the_middleware():
+    status, headers = _call("/admin/login/", method="GET")
+    assert status == 200
+    assert headers["x-frame-options"] == "DENY"
+    assert "csrftoken" in headers.get("set-cookie", "")
+
+
+def test_unknown_paths_under_cpe_prefixes_still_404():
+    status, _ = _call("/cwmp/no/such/path/", method="GET")
+    assert status == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "cpe"),
+    [
+        ("/cwmp/", True),
+        ("/cwmp/isp/", True),
+        ("/files/abc/fw.bin", True),
+        ("/cwmpx/", False),
+        ("/admin/", False),
+        ("/api/v1/devices/", False),
+        ("/", False),
+    ],
+)
+def test_which_paths_are_cpe_paths(path, cpe):
+    assert is_cpe_path(path) is cpe
