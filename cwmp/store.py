@@ -13,15 +13,55 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from devices import events
+from devices.events import Event
+
+
+@dataclass(slots=True, frozen=True)
+class NonceUse:
+    """A Digest nonce use to check for replay (``seen``) as part of ``begin``."""
+
+    nonce: str
+    nc: int
+    binding: str
+
+
+class DeferredNonceCheck:
+    """A nonce tracker for ``DigestAuthority.verify`` that checks nothing yet.
+
+    It records the use so the caller can check it in the same store round
+    trip that opens the session (``begin(..., nonce=...)``). A caller that
+    uses it must pass ``use`` to ``begin`` and refuse on ``"replay"``.
+    """
+
+    __slots__ = ("use",)
+
+    def __init__(self) -> None:
+        self.use: NonceUse | None = None
+
+    def seen(self, nonce: str, nc: int, binding: str) -> bool:
+        self.use = NonceUse(nonce, nc, binding)
+        return True
 
 
 class SessionStore(Protocol):
     def load(self, sid: str) -> dict[str, Any] | None: ...
     def load_for_connection(self, conn: str) -> dict[str, Any] | None: ...
-    def save(self, sid: str, state: dict[str, Any], ttl: int, conn: str = "") -> None: ...
-    def begin(self, sid: str, device: str, limit: int, ttl: int) -> tuple[str, str | None]: ...
-    def finish(self, sid: str, device: str, conn: str) -> None: ...
+    def save(
+        self,
+        sid: str,
+        state: dict[str, Any],
+        ttl: int,
+        conn: str = "",
+        event: Event | None = None,
+    ) -> None: ...
+    def begin(
+        self, sid: str, device: str, limit: int, ttl: int, nonce: NonceUse | None = None
+    ) -> tuple[str, str | None]: ...
+    def finish(self, sid: str, device: str, conn: str, event: Event | None = None) -> None: ...
     def delete(self, sid: str) -> None: ...
     def bind_connection(self, conn: str, sid: str, ttl: int) -> None: ...
     def session_for_connection(self, conn: str) -> str | None: ...
@@ -74,7 +114,14 @@ class MemorySessionStore:
             raw = self._get(f"s:{sid}") if sid else None
         return json.loads(raw) if raw else None
 
-    def save(self, sid: str, state: dict[str, Any], ttl: int, conn: str = "") -> None:
+    def save(
+        self,
+        sid: str,
+        state: dict[str, Any],
+        ttl: int,
+        conn: str = "",
+        event: Event | None = None,
+    ) -> None:
         # Stored serialized, as in Redis, so no caller can mutate shared state.
         raw = json.dumps(state, separators=(",", ":"))
         with self._lock:
@@ -83,8 +130,13 @@ class MemorySessionStore:
                 self._put(f"c:{conn}", sid, ttl)
             if sid in self._active:
                 self._active[sid] = self._clock() + ttl
+        events.publish(event)
 
-    def begin(self, sid: str, device: str, limit: int, ttl: int) -> tuple[str, str | None]:
+    def begin(
+        self, sid: str, device: str, limit: int, ttl: int, nonce: NonceUse | None = None
+    ) -> tuple[str, str | None]:
+        if nonce is not None and not self.seen(nonce.nonce, nonce.nc, nonce.binding):
+            return "replay", None
         with self._lock:
             now = self._clock()
             for k in [k for k, exp in self._active.items() if exp < now]:
@@ -98,13 +150,14 @@ class MemorySessionStore:
             self._active[sid] = now + ttl
             return "ok", None
 
-    def finish(self, sid: str, device: str, conn: str) -> None:
+    def finish(self, sid: str, device: str, conn: str, event: Event | None = None) -> None:
         with self._lock:
             self._data.pop(f"s:{sid}", None)
             self._active.pop(sid, None)
             for key in (f"d:{device}", f"c:{conn}"):
                 if self._get(key) == sid:
                     del self._data[key]
+        events.publish(event)
 
     def delete(self, sid: str) -> None:
         with self._lock:
@@ -205,8 +258,22 @@ end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
 return 1
 """
-# Admission and the device lock in one round trip (the start of every session).
+# The nonce's replay check, admission and the device lock in one round trip
+# (the start of every session). KEYS: active set, device lock, nonce.
+# ARGV: sid, now, limit, ttl, nc ('' for no nonce), binding, nonce ttl.
 _BEGIN = """
+if ARGV[5] ~= '' then
+  local entry = redis.call('HMGET', KEYS[3], 'nc', 'b')
+  local nc = tonumber(ARGV[5])
+  if not entry[1] then
+    redis.call('HSET', KEYS[3], 'nc', nc, 'b', ARGV[6])
+    redis.call('EXPIRE', KEYS[3], ARGV[7])
+  elseif nc > tonumber(entry[1]) then
+    redis.call('HSET', KEYS[3], 'nc', nc)
+  elseif entry[2] ~= ARGV[6] then
+    return {'replay', false}
+  end
+end
 local now = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) and
@@ -219,12 +286,16 @@ redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
 return {'ok', false}
 """
-# Everything a session held, released in one round trip (its end).
+# Everything a session held, released in one round trip (its end), and its
+# last event published. ARGV: sid, event ('' for none), channels...
 _FINISH = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
+if ARGV[2] ~= '' then
+  for i = 3, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[2]) end
+end
 return 1
 """
 _LOAD_FOR_CONNECTION = """
@@ -232,11 +303,16 @@ local sid = redis.call('GET', KEYS[1])
 if not sid then return false end
 return redis.call('GET', ARGV[1] .. sid)
 """
-# The state, the connection binding and the admission entry's lifetime.
+# The state, the connection binding and the admission entry's lifetime, and
+# the session's event. ARGV: state, ttl, sid, expiry, conn ('' for none),
+# event ('' for none), channels...
 _SAVE = """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[3])
 if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2]) end
+if ARGV[6] ~= '' then
+  for i = 7, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[6]) end
+end
 return 1
 """
 _SEEN = """
@@ -295,22 +371,60 @@ class RedisSessionStore:
         )
         return json.loads(raw) if raw else None
 
-    def save(self, sid: str, state: dict[str, Any], ttl: int, conn: str = "") -> None:
+    def _event_args(self, event: Event | None) -> list[str]:
+        """Script arguments that publish ``event`` on the bus's channels, if that bus is ours."""
+        if event is None:
+            return [""]
+        bus = events.get_bus()
+        if isinstance(bus, events.RedisBus) and bus.url == self._url:
+            return [event.encode(), *bus.channels(event.topics)]
+        events.publish(event)  # another bus: publish it there
+        return [""]
+
+    def save(
+        self,
+        sid: str,
+        state: dict[str, Any],
+        ttl: int,
+        conn: str = "",
+        event: Event | None = None,
+    ) -> None:
         self._save(
             client=self._r,
             keys=[f"{self._p}s:{sid}", f"{self._p}active", f"{self._p}c:{conn}"],
-            args=[json.dumps(state, separators=(",", ":")), ttl, sid, time.time() + ttl, conn],
+            args=[
+                json.dumps(state, separators=(",", ":")),
+                ttl,
+                sid,
+                time.time() + ttl,
+                conn,
+                *self._event_args(event),
+            ],
         )
 
-    def begin(self, sid: str, device: str, limit: int, ttl: int) -> tuple[str, str | None]:
+    def begin(
+        self, sid: str, device: str, limit: int, ttl: int, nonce: NonceUse | None = None
+    ) -> tuple[str, str | None]:
         status, holder = self._begin(
             client=self._r,
-            keys=[f"{self._p}active", f"{self._p}d:{device}"],
-            args=[sid, time.time(), limit, ttl],
+            keys=[
+                f"{self._p}active",
+                f"{self._p}d:{device}",
+                f"{self._p}n:{nonce.nonce if nonce else ''}",
+            ],
+            args=[
+                sid,
+                time.time(),
+                limit,
+                ttl,
+                nonce.nc if nonce else "",
+                nonce.binding if nonce else "",
+                self._nonce_ttl,
+            ],
         )
         return status, holder or None
 
-    def finish(self, sid: str, device: str, conn: str) -> None:
+    def finish(self, sid: str, device: str, conn: str, event: Event | None = None) -> None:
         self._finish(
             client=self._r,
             keys=[
@@ -319,7 +433,7 @@ class RedisSessionStore:
                 f"{self._p}d:{device}",
                 f"{self._p}c:{conn}",
             ],
-            args=[sid],
+            args=[sid, *self._event_args(event)],
         )
 
     def delete(self, sid: str) -> None:

@@ -24,7 +24,7 @@ from acsportal.http import plain as _text
 from cwmp import auth, codec, engine
 from cwmp import messages as m
 from cwmp.host import DjangoHost
-from cwmp.store import SessionStore, get_store
+from cwmp.store import DeferredNonceCheck, SessionStore, get_store
 from cwmp.transport import (
     COOKIE_NAME,
     BodyError,
@@ -37,7 +37,7 @@ from cwmp.transport import (
 )
 from devices import selectors as device_selectors
 from devices import services as device_services
-from devices.events import publish_session_event
+from devices.events import session_event
 from devices.identity import make_device_id
 from devices.models import Device
 from tenants.models import Tenant
@@ -146,6 +146,8 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     ):
         return _challenge(tenant)  # before any query: most first POSTs end here
     device = device_selectors.device_for_cwmp(tenant=tenant, device_id=device_id)
+    # A Digest nonce's replay check is made by store.begin, in its round trip.
+    nonces = DeferredNonceCheck()
     if cert is not None and tenant.allows_certificate:
         verdict_or_refusal = _certificate_verdict(tenant, cert, device_id, ident.serial_number)
         if isinstance(verdict_or_refusal, HttpResponse):
@@ -157,7 +159,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         return _text(403, "a client certificate is required")
     else:
         verdict_or_refusal = _http_verdict(
-            request, tenant, store, device, device_id, sid, conn, address
+            request, tenant, nonces, device, device_id, sid, conn, address
         )
         if isinstance(verdict_or_refusal, HttpResponse):
             return verdict_or_refusal
@@ -175,7 +177,10 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
 
     ttl = settings.CWMP_SESSION_TIMEOUT
     lock_key = f"{tenant.pk}|{device_id}"
-    status, holder = store.begin(sid, lock_key, settings.CWMP_MAX_SESSIONS, ttl)
+    status, holder = store.begin(sid, lock_key, settings.CWMP_MAX_SESSIONS, ttl, nonce=nonces.use)
+    if status == "replay":
+        log.warning("cwmp %s: %s nonce replayed from %s, refused", tenant.slug, device_id, address)
+        return _challenge(tenant, reason="authentication failed")
     if status == "locked" and holder is not None:
         if not _take_over(store, lock_key, holder, sid, address, ttl):
             log.info("cwmp %s: %s already in session %s, refused", tenant.slug, device_id, holder)
@@ -213,16 +218,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         store.finish(sid, lock_key, "")
         log.info("cwmp %s: %s session refused: %s", tenant.slug, device_id, state.detail)
         return _xml(reply.envelope) if reply.envelope else HttpResponse(status=204)
-    store.save(sid, state.to_dict(), state.timeout, conn=conn)
-    log.debug(
-        "cwmp %s: %s session %s started (%s) from %s",
-        tenant.slug,
-        device_id,
-        sid,
-        ", ".join(state.events),
-        address,
-    )
-    publish_session_event(
+    started = session_event(
         tenant_id=tenant.pk,
         device_pk=state.device_pk,
         session_id=sid,
@@ -230,6 +226,15 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         device_id=device_id,
         events=state.events,
         remote=address,
+    )
+    store.save(sid, state.to_dict(), state.timeout, conn=conn, event=started)
+    log.debug(
+        "cwmp %s: %s session %s started (%s) from %s",
+        tenant.slug,
+        device_id,
+        sid,
+        ", ".join(state.events),
+        address,
     )
     response = _xml(reply.envelope)  # type: ignore[arg-type]
     response.set_cookie(COOKIE_NAME, sid, path=request.path, httponly=True)
@@ -257,7 +262,7 @@ def _certificate_verdict(
 def _http_verdict(
     request: HttpRequest,
     tenant: Tenant,
-    store: SessionStore,
+    nonces: auth.NonceTracker,
     device: Device | None,
     device_id: str,
     sid: str,
@@ -279,7 +284,7 @@ def _http_verdict(
         if not tenant.allows_digest:
             return _challenge(tenant, reason="Digest authentication not allowed")
         verdict = _authority(tenant).verify(
-            creds, method="POST", ha1_for=ha1_for, tracker=store, binding=_binding(sid, conn)
+            creds, method="POST", ha1_for=ha1_for, tracker=nonces, binding=_binding(sid, conn)
         )
     if not verdict.ok:
         log.warning(
@@ -400,14 +405,20 @@ def _continue_session(
             " ".join(state.rpcs),
         )
         return HttpResponse(status=204)
-    publish_session_event(
+    step = session_event(
         tenant_id=tenant.pk,
         device_pk=state.device_pk,
         session_id=state.sid,
         kind="message",
         rpcs=state.rpcs[-2:],
     )
-    store.save(state.sid, state.to_dict(), state.timeout, conn=conn if conn != state.conn else "")
+    store.save(
+        state.sid,
+        state.to_dict(),
+        state.timeout,
+        conn=conn if conn != state.conn else "",
+        event=step,
+    )
     return _xml(reply.envelope)  # type: ignore[arg-type]
 
 
@@ -423,8 +434,7 @@ def _finish(store: SessionStore, tenant: Tenant, state: engine.SessionState) -> 
             duration_ms=int((now - state.started) * 1000),
             detail=state.detail,
         )
-    store.finish(state.sid, f"{tenant.pk}|{state.device_id}", state.conn)
-    publish_session_event(
+    ended = session_event(
         tenant_id=tenant.pk,
         device_pk=state.device_pk,
         session_id=state.sid,
@@ -433,3 +443,4 @@ def _finish(store: SessionStore, tenant: Tenant, state: engine.SessionState) -> 
         rpcs=state.rpcs,
         detail=state.detail,
     )
+    store.finish(state.sid, f"{tenant.pk}|{state.device_id}", state.conn, event=ended)

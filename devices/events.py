@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -156,6 +157,10 @@ class RedisBus:
         self.prefix = f"{CHANNEL_PREFIX}{db}:"
         self._publish: Any = None
 
+    def channels(self, topics: Sequence[str]) -> list[str]:
+        """The Redis channels of ``topics`` (for a store publishing in its own script)."""
+        return [self.prefix + t for t in topics]
+
     def publish(self, topics: Sequence[str], event: dict[str, Any]) -> None:
         from acsportal.redisclient import get_redis
 
@@ -211,13 +216,28 @@ async def events(topics: Sequence[str]) -> AsyncIterator[dict[str, Any]]:
         await sub.close()
 
 
-def publish_session_event(
+@dataclass(slots=True, frozen=True)
+class Event:
+    """One event and the topics it goes to, built before it is published."""
+
+    topics: tuple[str, ...]
+    payload: dict[str, Any]
+
+    def encode(self) -> str:
+        return json.dumps(self.payload, separators=(",", ":"), default=str)
+
+
+def session_event(
     *, tenant_id: int, device_pk: int | None, session_id: str, kind: str, **data: Any
-) -> None:
-    """Publish one step of a session (``kind``: started, message, ended)."""
+) -> Event | None:
+    """One step of a session (``kind``: started, message, ended); None when switched off.
+
+    The CWMP view hands it to the session store, which publishes it in the
+    same Redis round trip as the session's own write (``publish`` otherwise).
+    """
     if not settings.ACS_LIVE_EVENTS:
-        return
-    event = {
+        return None
+    payload = {
         "type": "session.event",
         "kind": kind,
         "session_id": session_id,
@@ -229,7 +249,30 @@ def publish_session_event(
     topics = [tenant_topic(tenant_id)]
     if device_pk is not None:
         topics.append(device_topic(device_pk))
+    return Event(tuple(topics), payload)
+
+
+def publish(event: Event | None) -> None:
+    """Publish on the process's bus; a bus that is down costs a log line, never a session."""
+    if event is None:
+        return
     try:
-        get_bus().publish(topics, event)
+        get_bus().publish(event.topics, event.payload)
     except Exception:
-        log.warning("could not publish %s for session %s", kind, session_id, exc_info=True)
+        log.warning(
+            "could not publish %s for session %s",
+            event.payload.get("kind"),
+            event.payload.get("session_id"),
+            exc_info=True,
+        )
+
+
+def publish_session_event(
+    *, tenant_id: int, device_pk: int | None, session_id: str, kind: str, **data: Any
+) -> None:
+    """Build and publish one step of a session."""
+    publish(
+        session_event(
+            tenant_id=tenant_id, device_pk=device_pk, session_id=session_id, kind=kind, **data
+        )
+    )

@@ -131,3 +131,49 @@ def test_load_for_an_unknown_connection(store):
     assert store.load_for_connection("nobody") is None
     store.bind_connection("c1", "gone", 30)  # bound, but the state expired
     assert store.load_for_connection("c1") is None
+
+
+def test_begin_checks_the_nonce_first(store):
+    from cwmp.store import NonceUse
+
+    use = NonceUse("n1", 1, "s1|c")
+    assert store.begin("s1", "dev", limit=5, ttl=30, nonce=use) == ("ok", None)
+    # The same use within its session is fine (CPEs that repeat nc=1) ...
+    assert store.begin("s1", "dev", limit=5, ttl=30, nonce=use) == ("ok", None)
+    # ... elsewhere it is a replay, refused before any admission or lock.
+    assert store.begin("s2", "dev2", limit=5, ttl=30, nonce=NonceUse("n1", 1, "s2|c")) == (
+        "replay",
+        None,
+    )
+    assert store.lock_device("dev2", "s3", 30) is None
+    # A higher count moves on, from anywhere.
+    assert store.begin("s4", "dev4", limit=5, ttl=30, nonce=NonceUse("n1", 2, "s4|c"))[0] == "ok"
+
+
+def test_save_and_finish_publish_the_session_event(store, settings):
+    import asyncio
+
+    from devices import events
+
+    settings.REDIS_URL = settings.REDIS_URL if isinstance(store, RedisSessionStore) else ""
+    events.reset_bus()
+    started = events.session_event(tenant_id=7, device_pk=9, session_id="s1", kind="started")
+    ended = events.session_event(tenant_id=7, device_pk=9, session_id="s1", kind="ended")
+
+    async def main():
+        sub = await events.subscribe([events.device_topic(9)])
+        try:
+            await asyncio.to_thread(store.save, "s1", {"a": 1}, 30, "c1", started)
+            first = await sub.get(5)
+            await asyncio.to_thread(store.finish, "s1", "dev", "c1", ended)
+            second = await sub.get(5)
+            return first, second
+        finally:
+            await sub.close()
+
+    try:
+        first, second = asyncio.run(main())
+    finally:
+        events.reset_bus()
+    assert (first["kind"], second["kind"]) == ("started", "ended")
+    assert first["session_id"] == "s1" and first["device"] == 9
