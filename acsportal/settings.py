@@ -112,6 +112,15 @@ else:
     # database restart) fails the one request that meets it, which the CWMP
     # view answers with 503 + Retry-After, and Django drops it afterwards.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("ACS_DB_CONN_HEALTH_CHECKS", False)
+    # Parameters sent apart from the SQL (psycopg's server-side binding), so
+    # psycopg prepares the statements a connection runs again and again (the
+    # CWMP path's few) and no Python code quotes values into SQL text. Off
+    # behind a PgBouncer in transaction mode, which cannot keep prepared
+    # statements.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
+            "ACS_DB_SERVER_SIDE_BINDING", True
+        )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -204,6 +213,10 @@ CWMP_CONNREQ_UDP_COPIES = env.int("CWMP_CONNREQ_UDP_COPIES", default=3)
 CWMP_CONNREQ_UDP_SPACING = env.float("CWMP_CONNREQ_UDP_SPACING", default=0.5)
 CWMP_CONNREQ_DEVICE_INTERVAL = env.float("CWMP_CONNREQ_DEVICE_INTERVAL", default=10.0)
 CWMP_CONNREQ_TENANT_RATE = env.int("CWMP_CONNREQ_TENANT_RATE", default=50)
+# Mass connection requests (campaigns, bulk tasks): devices per batch job, and
+# requests in flight at once within one batch.
+CWMP_CONNREQ_BATCH = env.int("CWMP_CONNREQ_BATCH", default=200)
+CWMP_CONNREQ_CONCURRENCY = env.int("CWMP_CONNREQ_CONCURRENCY", default=50)
 # The STUN server (TR-111 Part 2) CPEs behind NAT keep their bindings with.
 CWMP_STUN_HOST = env.str("CWMP_STUN_HOST", default="127.0.0.1")
 CWMP_STUN_PORT = env.int("CWMP_STUN_PORT", default=3478)

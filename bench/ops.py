@@ -19,7 +19,7 @@ Commands:
   the identity (a device pre-provisioned by serial, never seen).
 * ``enqueue`` — ``provisioning.services.task_enqueue`` for every device of
   a serial prefix.
-* ``connreq`` — ``cwmp.tasks.request_connection`` for every device of a
+* ``connreq`` — ``cwmp.tasks.request_connections`` (batch jobs) for every device of a
   prefix (queued jobs for ``manage.py db_worker``).
 * ``stats`` — tasks by state, parameters per device, session logs, and the
   connection-request jobs (status, outcome, first start, last finish).
@@ -177,13 +177,16 @@ def enqueue(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def connreq(args: dict[str, Any]) -> dict[str, Any]:
-    from cwmp.tasks import request_connection
+    """Wake every device of the prefix the way a mass operation does: a few batch jobs."""
+    from cwmp.tasks import request_connections
 
     started = time.perf_counter()
-    statuses: Counter[str] = Counter()
-    for device in _prefixed(args["serial_prefix"]).select_related("tenant").order_by("pk"):
-        statuses[request_connection(device).status] += 1
-    return {"requests": dict(statuses), "elapsed_s": time.perf_counter() - started}
+    bulk = request_connections(_prefixed(args["serial_prefix"]).order_by("pk").only("pk"))
+    return {
+        "requests": {"enqueued": bulk.devices, "coalesced": bulk.coalesced},
+        "batch_jobs": len(bulk.jobs),
+        "elapsed_s": time.perf_counter() - started,
+    }
 
 
 def stats(args: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +217,10 @@ def stats(args: dict[str, Any]) -> dict[str, Any]:
         "session_logs": logs,
     }
     if args.get("jobs"):
-        jobs = DBTaskResult.objects.filter(task_path__endswith="connection_request")
+        # One job per device (request_connection) or per batch (request_connections).
+        jobs = DBTaskResult.objects.filter(
+            task_path__in=["cwmp.tasks.connection_request", "cwmp.tasks.connection_requests"]
+        )
         agg = jobs.aggregate(
             first_enqueued=Min("enqueued_at"),
             first_started=Min("started_at"),
@@ -222,9 +228,12 @@ def stats(args: dict[str, Any]) -> dict[str, Any]:
         )
         outcomes: Counter[str] = Counter()
         for value in jobs.values_list("return_value", flat=True):
-            outcomes[
-                (value or {}).get("outcome", "none") if isinstance(value, dict) else "none"
-            ] += 1
+            if isinstance(value, dict) and "outcomes" in value:
+                outcomes.update(value["outcomes"])
+            else:
+                outcomes[
+                    (value or {}).get("outcome", "none") if isinstance(value, dict) else "none"
+                ] += 1
         out["jobs"] = {
             "count": jobs.count(),
             "status": dict(

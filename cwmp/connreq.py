@@ -432,7 +432,7 @@ def _redacted(url: str) -> str:
     return url
 
 
-def _run(coro: Coroutine[Any, Any, _T]) -> _T:
+def run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run a coroutine from sync code, even from a thread that already runs a loop."""
     try:
         asyncio.get_running_loop()
@@ -442,27 +442,28 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def send_http_connection_request(
-    device: Device, *, timeout: float | None = None
+async def device_http_connection_request(
+    device: Device, *, timeout: float | None = None, log_level: int = logging.INFO
 ) -> ConnectionRequestResult:
     """HTTP connection request to ``device`` (TR-069 3.2.2), within the tenant's allow-list.
 
-    Blocking, for job workers: never call it from a web request. The
-    password is never logged.
+    The coroutine a batch of connection requests runs many of at once on
+    one event loop; ``send_http_connection_request`` runs one. The password
+    is never logged.
     """
     tenant = device.tenant
     bound = float(timeout if timeout is not None else _setting("CWMP_CONNREQ_TIMEOUT", 5.0))
-    outcome = _run(
-        http_connection_request(
-            device.connection_request_url,
-            username=device.connection_request_credentials()[0],
-            password=device.connection_request_credentials()[1],
-            allowlist=tenant_allowlist(tenant),
-            timeout=bound,
-            verify=bool(_setting("CWMP_CONNREQ_TLS_VERIFY", True)),
-        )
+    username, password = device.connection_request_credentials()
+    outcome = await http_connection_request(
+        device.connection_request_url,
+        username=username,
+        password=password,
+        allowlist=tenant_allowlist(tenant),
+        timeout=bound,
+        verify=bool(_setting("CWMP_CONNREQ_TLS_VERIFY", True)),
     )
-    log.info(
+    log.log(
+        log_level,
         "connreq %s: %s HTTP %s -> %s in %.2fs%s",
         tenant.slug,
         device.device_id,
@@ -472,6 +473,16 @@ def send_http_connection_request(
         f" ({outcome.error})" if outcome.error else "",
     )
     return outcome
+
+
+def send_http_connection_request(
+    device: Device, *, timeout: float | None = None
+) -> ConnectionRequestResult:
+    """HTTP connection request to ``device`` (TR-069 3.2.2), within the tenant's allow-list.
+
+    Blocking, for job workers: never call it from a web request.
+    """
+    return run_sync(device_http_connection_request(device, timeout=timeout))
 
 
 # --- UDP (TR-069 Annex G) -----------------------------------------------------

@@ -7,6 +7,7 @@ HTTP client or socket is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -596,3 +597,60 @@ def test_tenant_rate_applies_across_jobs(cpe_server, settings, monkeypatch):
     now[0] = 5001.3
     assert connection_request.call(device.pk)["outcome"] == "ok"
     assert len(server.hits) == 2
+
+
+# --- many devices at once ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_request_connections_queues_a_few_batch_jobs(settings):
+    devices = [make_device(url=f"http://127.0.0.1:1/{n}") for n in range(5)]
+    bulk = tasks.request_connections(devices, batch_size=2)
+    assert (bulk.devices, bulk.coalesced, len(bulk.jobs)) == (5, 0, 3)
+    rows = DBTaskResult.objects.order_by("enqueued_at")
+    assert {r.task_path for r in rows} == {"cwmp.tasks.connection_requests"}
+    assert sorted(pk for r in rows for pk in r.args_kwargs["args"][0]) == sorted(
+        d.pk for d in devices
+    )
+    # Inside the device window a second ask is coalesced, alone or in bulk.
+    again = tasks.request_connections(devices[:2])
+    assert (again.devices, again.coalesced, again.jobs) == (0, 2, [])
+    assert request_connection(devices[0]).status == "coalesced"
+
+
+@pytest.mark.django_db
+def test_a_batch_wakes_every_device_and_reports_each_outcome(cpe_server, settings):
+    settings.CWMP_CONNREQ_CONCURRENCY = 3
+    server = cpe_server("digest")
+    good = [make_device(url=server.url) for _ in range(6)]
+    wrong = make_device(url=server.url, password="not-the-password")
+    nowhere = make_device()
+    report = tasks.connection_requests.call([d.pk for d in good] + [wrong.pk, nowhere.pk, -5])
+    assert report["devices"] == 9
+    assert report["outcomes"] == {"ok": 6, "failed": 1, "no_address": 1, "no_device": 1}
+    assert {f["device"] for f in report["failures"]} == {wrong.pk, nowhere.pk, -5}
+    # Every good device was reached with its own Digest answer (and the wrong one tried).
+    assert sum(1 for h in server.hits if h["auth"]) >= 7
+
+
+@pytest.mark.django_db
+def test_a_batch_keeps_to_the_tenant_rate(cpe_server, settings, monkeypatch):
+    settings.CWMP_CONNREQ_TENANT_RATE = 2
+    server = cpe_server("digest")
+    devices = [make_device(url=server.url) for _ in range(5)]
+    for device in devices[1:]:  # one tenant, so one budget
+        device.tenant = devices[0].tenant
+        device.save(update_fields=["tenant"])
+    clock = {"now": 5000.2}
+    monkeypatch.setattr(tasks, "_now", lambda: clock["now"])
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(seconds: float) -> None:
+        clock["now"] += seconds  # time passes only when the batch waits for a window
+        await real_sleep(0)
+
+    monkeypatch.setattr(tasks.asyncio, "sleep", fake_sleep)
+    report = tasks.run_connection_requests([d.pk for d in devices], concurrency=5)
+    assert report["outcomes"] == {"ok": 5}
+    # Five requests at two per second: the batch waited into the third window.
+    assert 5002.0 <= clock["now"] < 5003.0
