@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reboot-delay", type=float, default=0.0, help="simulated boot time after Reboot (s)"
     )
+    p.add_argument(
+        "--answer-delay", type=float, default=0.0, help="seconds to answer each ACS request (s)"
+    )
     p.add_argument("--firmware-version", help="SoftwareVersion after a firmware download")
     p.add_argument("--quiet", action="store_true", help="no per-device lines, totals only")
     p.add_argument("--verbose", "-v", action="store_true", help="log every session's transcript")
@@ -161,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=args.timeout,
             retry_min_wait=args.retry_min_wait,
             reboot_delay=args.reboot_delay,
+            answer_delay=args.answer_delay,
             firmware_version=args.firmware_version,
             verbose=args.verbose,
         )

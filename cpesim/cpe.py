@@ -28,7 +28,7 @@ from .digest import ClientAuth
 from .httpclient import CookieJar, HttpConnection, HttpError, HttpResponse, Url
 from .model import DeviceModel, DeviceTree, validate_value
 from .quirks import Quirks, normalize_ns
-from .soap import CWMP_1_0, SoapError, array, envelope, esc, parse
+from .soap import CWMP_1_0, SoapError, array, envelope, esc, literal_prefix_problem, parse
 
 if TYPE_CHECKING:
     from .crserver import ConnectionRequestServer
@@ -59,6 +59,8 @@ class CPEOptions:
     retry_max_wait: float = 3600.0
     #: Simulated boot time after Reboot / FactoryReset / firmware upgrade.
     reboot_delay: float = 0.0
+    #: Seconds the device takes to answer each ACS request (a slow CPE).
+    answer_delay: float = 0.0
     #: First start is a factory-fresh one: `0 BOOTSTRAP` + `1 BOOT`.
     bootstrap: bool = False
     #: SoftwareVersion after a firmware Download (default: derived from the file).
@@ -93,6 +95,9 @@ class CPEOptions:
     user_agent: str | None = None
     #: Log every session's transcript at INFO.
     verbose: bool = False
+    #: A response header (lower-case name, e.g. "x-upstream": which server a proxy
+    #: chose) to record per request in `SessionResult.recorded_headers`. Off: None.
+    record_header: str | None = None
     #: Called with (cpe, result) after every session (fleet statistics).
     on_session: Callable[[SimulatedCPE, SessionResult], None] | None = None
 
@@ -142,6 +147,8 @@ class SessionResult:
     #: Number of TCP connections the session opened.
     connections: int = 0
     started_at: float = 0.0
+    #: The `CPEOptions.record_header` value of every response, in request order (None when off).
+    recorded_headers: list[str | None] | None = None
 
     def __str__(self) -> str:
         state = "ok" if self.ok else f"FAILED ({self.error})"
@@ -191,7 +198,9 @@ class _Session:
 def _asks_partial_path(message: Any) -> bool:
     if message.method != "GetParameterValues" or message.element is None:
         return False
-    names = [el.text or "" for el in message.element.iter() if el.tag.rpartition("}")[2] == "string"]
+    names = [
+        el.text or "" for el in message.element.iter() if el.tag.rpartition("}")[2] == "string"
+    ]
     return any(not n or n.endswith(".") for n in names)
 
 
@@ -210,6 +219,7 @@ class SimulatedCPE:
     __slots__ = (
         "_acs",
         "_booted",
+        "_calls",
         "_changed",
         "_diagnostics",
         "_driver",
@@ -315,6 +325,7 @@ class SimulatedCPE:
         self._udp: UdpConnectionRequestServer | None = None
         self._diagnostics: dict[str, asyncio.Task] | None = None
         self._acs: tuple[str, Url] | None = None
+        self._calls: dict[str, int] | None = None
 
     def __repr__(self) -> str:
         return f"<SimulatedCPE {self.model.name} {self.serial}>"
@@ -393,6 +404,18 @@ class SimulatedCPE:
     def pending_events(self) -> list[tuple[str, str]]:
         """Events waiting for the next Inform, as (code, command key)."""
         return list(self._events or ())
+
+    @property
+    def pending_requests(self) -> list[str]:
+        """The device's own requests (TransferComplete, …) waiting for the next session."""
+        return [r.method for r in self._requests or ()]
+
+    def fault_injected(self, method: str, limit: int) -> bool:
+        """Count a call of `method`; True while it is one of the first `limit` (quirk `fault=`)."""
+        if self._calls is None:
+            self._calls = {}
+        count = self._calls[method] = self._calls.get(method, 0) + 1
+        return count <= limit
 
     @property
     def sessions_completed(self) -> int:
@@ -590,8 +613,13 @@ class SimulatedCPE:
             headers.append(("Authorization", authorization))
         if "no-cookies" not in q:
             cookie = s.jar.header(with_attrs="cookie-attrs" in q, comma="cookie-comma" in q)
+            if cookie and "cookie-comma" in q:
+                # A cookie of the device's own first: the ACS's is never alone nor first.
+                cookie = "cpesim=1, " + cookie
             if cookie:
                 headers.append(("Cookie", cookie))
+        if "connection-per-request" in q:
+            headers.append(("Connection", "close"))
         return headers, body
 
     async def _post(
@@ -602,8 +630,16 @@ class SimulatedCPE:
         for _attempt in range(3):
             headers, payload = self._headers(s, body, soap_method)
             response = await s.conn.request("POST", s.url.target, headers, payload)
+            if "connection-per-request" in self.quirks:
+                s.conn.close()  # the next request opens a new connection
             s.result.statuses.append(response.status)
             s.result.transcript.append(("->", what, response.status))
+            if self.options.record_header:
+                if s.result.recorded_headers is None:
+                    s.result.recorded_headers = []
+                s.result.recorded_headers.append(
+                    response.header(self.options.record_header.lower())
+                )
             set_cookies = response.header_all("set-cookie")
             if set_cookies:
                 s.jar.update(set_cookies)
@@ -723,6 +759,7 @@ class SimulatedCPE:
                 retry_after = float(raw) if raw and raw.strip().isdigit() else None
             raise SessionError(f"Inform answered with HTTP {response.status}", retry_after)
         message = parse(response.body)
+        self._check_literal_prefix(response.body, message)
         if message is None or message.method != "InformResponse":
             what = "nothing" if message is None else message.method
             if message is not None and message.is_fault:
@@ -748,6 +785,7 @@ class SimulatedCPE:
             )
             response = await self._post(s, data, request.method, request.method)
             message = parse(response.body) if response.status == 200 else None
+            self._check_literal_prefix(response.body, message)
             expected = request.method + "Response"
             got = message.method if message else f"HTTP {response.status}"
             result.transcript.append(("<-", got, response.status))
@@ -767,6 +805,7 @@ class SimulatedCPE:
                 result.transcript.append(("<-", "end", 200))
                 return
             result.transcript.append(("<-", message.method, response.status))
+            self._check_literal_prefix(response.body, message)
             if message.is_fault or message.element is None or message.method.endswith("Response"):
                 raise SessionError(f"unexpected {message.method} from the ACS")
             result.rpcs.append(message.method)
@@ -775,6 +814,8 @@ class SimulatedCPE:
                 s.conn.abort()
                 result.transcript.append(("--", "crashed", 0))
                 raise SessionError("crashed on GetParameterValues of a partial path")
+            if self.options.answer_delay:
+                await asyncio.sleep(self.options.answer_delay)
             reply, fault, follow_up = rpc.handle(self, message.method, message.element, q)
             what = f"{message.method}Response"
             if fault is not None:
@@ -791,6 +832,21 @@ class SimulatedCPE:
             self.rpcs_answered += 1
             if follow_up is not None:
                 s.follow_ups.append(follow_up)
+            if "reboot-after-download" in q and message.method == "Download" and fault is None:
+                # The box restarts to fetch and flash: whatever the ACS said next goes unanswered.
+                s.conn.abort()
+                result.transcript.append(("--", "rebooting", 0))
+                if follow_up is not None and follow_up[0] == "transfer":
+                    follow_up[1].reboot = True
+                return
+
+    def _check_literal_prefix(self, data: bytes, message: Any) -> None:
+        """Quirk `literal-cwmp-prefix`: refuse what a CPE matching `<cwmp:` as text cannot read."""
+        if message is None or "literal-cwmp-prefix" not in self.quirks:
+            return
+        problem = literal_prefix_problem(data, message)
+        if problem is not None:
+            raise SessionError(f"cannot read the ACS's {message.method}: {problem}")
 
     def _finish(
         self, result: SessionResult, follow_ups: list[tuple], start: float
@@ -1003,11 +1059,13 @@ class SimulatedCPE:
             ("7 TRANSFER COMPLETE", ""),
             (t.event, t.command_key),
         )
+        if "transfer-complete-no-event" in self.quirks:
+            events = ()  # sent in whatever session comes next, without its events
         self._queue_request("TransferComplete", body, events)
-        if firmware:
+        if firmware or t.reboot:
             # A new image means a reboot: the next Inform also carries 1 BOOT.
             self._reboot([("1 BOOT", "")])
-        else:
+        elif events:
             self._trigger()
 
     def _apply_download(self, t: rpc.Transfer, data: bytes) -> None:

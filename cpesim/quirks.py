@@ -16,7 +16,14 @@ from functools import lru_cache
 FLAGS: dict[str, str] = {
     "no-cookies": "never send cookies back (session continues on the keep-alive connection)",
     "cookie-attrs": "echo cookies back with their attributes (`Path=/; HttpOnly`) verbatim",
-    "cookie-comma": "send several cookies comma-separated instead of `; `",
+    "cookie-comma": (
+        "send cookies comma-separated instead of `; `, a cookie of the device's own"
+        " (`cpesim=1`) first, so the ACS's cookie is always the second of several"
+    ),
+    "connection-per-request": (
+        "open a new TCP connection for every HTTP request (`Connection: close`):"
+        " only the cookie can carry the session"
+    ),
     "stale-cookie": "send the previous session's cookies with the new session's Inform",
     "preemptive-basic": "send Basic Authorization on the first POST without waiting for a challenge",
     "preemptive-basic-digest-only": "send preemptive Basic but only answer a Digest challenge",
@@ -40,6 +47,19 @@ FLAGS: dict[str, str] = {
     "first-boot-periodic": "first contact with `2 PERIODIC` only",
     "first-boot-boot": "first contact with `1 BOOT` only (no `0 BOOTSTRAP`)",
     "crash-on-partial-gpv": "drop the connection (a crashed CWMP client) on GetParameterValues of a partial path",
+    "literal-cwmp-prefix": (
+        "find the ACS's messages by the literal text `<cwmp:Method` (and `<cwmp:ID`) and"
+        " require unqualified elements inside them; fail the session otherwise"
+    ),
+    "download-no-fetch": "answer Download with Status 0 (done) and never fetch the file",
+    "transfer-complete-no-event": (
+        "report TransferComplete without `7 TRANSFER COMPLETE` / `M Download` in the Inform,"
+        " and only in whatever session comes next (it starts none for it)"
+    ),
+    "reboot-after-download": (
+        "reboot as soon as a Download is answered: drop the session, fetch, then"
+        " `1 BOOT` with the TransferComplete"
+    ),
 }
 
 #: Quirks that take a value (`name=value`), with the values allowed (None: free text).
@@ -48,6 +68,8 @@ VALUED: dict[str, tuple[str, ...] | None] = {
     "ns": None,  # cwmp namespace of the CPE's own requests, e.g. cwmp-1-3
     "soapaction": ("missing", "empty", "quoted-empty", "unquoted"),
     "content-type": ("text/xml", "text/html", "none", "empty"),
+    # METHOD:CODE[:N]: the first N (default 1) calls of METHOD get CWMP fault CODE.
+    "fault": None,
 }
 
 DEFAULT_PREFIX = "SOAP-ENV"
@@ -62,6 +84,8 @@ class Quirks:
     ns: str | None = None
     soapaction: str | None = None
     content_type: str | None = None
+    #: (method, fault code, how many calls) from `fault=METHOD:CODE[:N]`.
+    fault: tuple[str, int, int] | None = None
     spec: str = field(default="", compare=False)
 
     def __contains__(self, flag: object) -> bool:
@@ -124,14 +148,31 @@ def _parse_cached(spec: str) -> Quirks:
     ns = values.get("ns")
     if ns is not None:
         ns = normalize_ns(ns)
+    fault = parse_fault(values["fault"]) if "fault" in values else None
     return Quirks(
         flags=frozenset(flags),
         prefix=values.get("prefix", DEFAULT_PREFIX),
         ns=ns,
         soapaction=values.get("soapaction"),
         content_type=values.get("content-type"),
+        fault=fault,
         spec=spec,
     )
+
+
+def parse_fault(value: str) -> tuple[str, int, int]:
+    """`GetParameterValues:9002:2` -> ("GetParameterValues", 9002, 2); N defaults to 1."""
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not parts[0].isalpha():
+        raise ValueError(f"quirk fault= takes METHOD:CODE[:N], not {value!r}")
+    try:
+        code = int(parts[1])
+        count = int(parts[2]) if len(parts) == 3 else 1
+    except ValueError:
+        raise ValueError(f"quirk fault= takes METHOD:CODE[:N], not {value!r}") from None
+    if not 8000 <= code <= 9899 or count < 1:
+        raise ValueError(f"quirk fault=: {code} is not a CWMP fault code or {count} < 1")
+    return parts[0], code, count
 
 
 def normalize_ns(ns: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -82,6 +83,8 @@ class Transfer:
     state: int = 1  # 1 not yet started, 2 in progress, 3 completed (TR-069 A.4.1.1)
     start_time: str = UNKNOWN_TIME
     complete_time: str = UNKNOWN_TIME
+    #: Reboot once the transfer is over (`reboot-after-download`; a firmware image always does).
+    reboot: bool = False
     task: object = field(default=None, repr=False)
 
 
@@ -320,6 +323,10 @@ def factory_reset(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str
     return "<cwmp:FactoryResetResponse/>", ("factory_reset",)
 
 
+def _utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _new_transfer(
     cpe: SimulatedCPE, el: etree._Element, *, download: bool, event: str, delay: float
 ) -> Transfer:
@@ -350,6 +357,19 @@ _PENDING_TIMES = f"<StartTime>{UNKNOWN_TIME}</StartTime><CompleteTime>{UNKNOWN_T
 
 
 def download(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+    if "download-no-fetch" in q:
+        # Status 0 claims the file is downloaded and applied (A.3.2.8); this CPE never fetched it.
+        url = text(el, "URL").strip()
+        try:
+            Url.parse(url)
+        except ValueError as exc:
+            raise CwmpFault(9013, f"Unsupported protocol for file transfer: {url}") from exc
+        now = _utc_now()
+        return (
+            f"<cwmp:DownloadResponse><Status>0</Status><StartTime>{now}</StartTime>"
+            f"<CompleteTime>{now}</CompleteTime></cwmp:DownloadResponse>",
+            None,
+        )
     t = _new_transfer(cpe, el, download=True, event="M Download", delay=_int(el, "DelaySeconds"))
     # Status 1: the download will happen after the session; TransferComplete reports it.
     return f"<cwmp:DownloadResponse><Status>1</Status>{_PENDING_TIMES}</cwmp:DownloadResponse>", (
@@ -488,6 +508,9 @@ def handle(
     try:
         if handler is None or method in cpe.options.unsupported:
             raise CwmpFault(9000, f"Method not supported: {method}")
+        if q.fault is not None and q.fault[0] == method and cpe.fault_injected(method, q.fault[2]):
+            # `fault=METHOD:CODE:N`: a device busy or short of memory the first N times.
+            raise CwmpFault(q.fault[1])
         body, follow_up = handler(cpe, el, q)
         return body, None, follow_up
     except CwmpFault as fault:

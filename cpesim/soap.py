@@ -215,6 +215,30 @@ def parse(data: bytes) -> Message | None:
     return Message(method, ns, msg_id, rpc)
 
 
+def literal_prefix_problem(data: bytes, message: Message) -> str | None:
+    """Why a CPE that finds the ACS's messages as text would fail on this one (None: it would not).
+
+    Such CPE stacks search the body for `<cwmp:ID` and `<cwmp:Method` and read
+    the elements inside as bare names: a namespace-aware parser accepts any
+    prefix and qualified children, they do not.
+    """
+    if message.msg_id is not None and b"<cwmp:ID" not in data:
+        return "cwmp:ID is not written with the literal cwmp: prefix"
+    el = message.element
+    name = message.method
+    if message.is_fault:
+        el = child(child(el, "detail"), "Fault")
+        name = "Fault"
+    if el is None:
+        return None
+    if el.prefix != "cwmp" or not re.search(rb"<cwmp:" + name.encode() + rb"[\s/>]", data):
+        return f"{name} is not written as <cwmp:{name}>"
+    for inner in el.iterdescendants():
+        if isinstance(inner.tag, str) and inner.tag.startswith("{"):
+            return f"{localname(inner.tag)} inside {name} is namespace-qualified"
+    return None
+
+
 def array(tag: str, item_type: str, items: list[str], *, bad_count: bool = False) -> str:
     """A SOAP-encoded array element (`SOAP-ENC:arrayType="cwmp:EventStruct[2]"`)."""
     count = len(items) + 1 if bad_count else len(items)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 
 from tenants.models import Tenant
 from tenants.querysets import TenantScopedManager, TenantScopedQuerySet
@@ -72,6 +74,11 @@ class Device(models.Model):
             models.Index(fields=["tenant", "last_inform"], name="device_last_inform"),
             models.Index(fields=["tenant", "cwmp_username"], name="device_cwmp_username"),
             models.Index(fields=["oui", "product_class", "serial_number"], name="device_identity"),
+            # Device lists and campaign filters by model and firmware, and their
+            # counts (index-only); ~7 bytes a device (bench/MILLION.md).
+            models.Index(
+                fields=["tenant", "product_class", "software_version"], name="device_model_version"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -98,8 +105,35 @@ class Device(models.Model):
         self.cwmp_ha1_sha256 = ha1["SHA-256"]
 
 
+# Values up to this many characters are in the search index (parameter_search);
+# longer ones (certificates, logs: up to 32 KB in real trees) would not fit a
+# btree entry, and nobody searches them.
+SEARCHABLE_VALUE_LENGTH = 200
+
+
+class _SearchableValue(models.Func):
+    """``LENGTH(value) <= 200`` with the bound in the SQL text, not a parameter.
+
+    The planner uses a partial index only when it can prove the query implies
+    the index's predicate; a bound parameter of a generic (prepared) plan
+    would not prove it.
+    """
+
+    function = "LENGTH"
+    template = f"%(function)s(%(expressions)s) <= {SEARCHABLE_VALUE_LENGTH}"
+    output_field = models.BooleanField()
+
+
 class ParameterQuerySet(TenantScopedQuerySet):
     tenant_field = "device__tenant"
+
+    def searchable(self) -> ParameterQuerySet:
+        """Rows the search index holds: add this to any filter on ``value``.
+
+        ``filter(path=..., value=...)`` and ``value__contains`` within a path
+        then read the index ``parameter_search`` instead of the whole table.
+        """
+        return self.filter(_SearchableValue("value"))
 
 
 class Parameter(models.Model):
@@ -110,7 +144,10 @@ class Parameter(models.Model):
     GetParameterNames, attributes before a GetParameterAttributes) stay null.
     """
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="parameters")
+    # No index of its own: the unique (device, path) index leads with it.
+    device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, related_name="parameters", db_index=False
+    )
     path = models.CharField(max_length=512)
     value = models.TextField(blank=True)
     type = models.CharField(max_length=32, blank=True)
@@ -125,6 +162,16 @@ class Parameter(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["device", "path"], name="parameter_unique_path"),
+        ]
+        indexes = [
+            # "Devices whose X is (like) Y", for groups, filters and search:
+            # (path, value) of values short enough to index; queries add
+            # searchable(). ~21 bytes a row, deduplicated (bench/MILLION.md).
+            models.Index(
+                fields=["path", "value"],
+                name="parameter_search",
+                condition=models.Q(LessThanOrEqual(Length("value"), SEARCHABLE_VALUE_LENGTH)),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,14 @@
-from django.contrib import admin
+from __future__ import annotations
 
-from provisioning import services
-from provisioning.models import OPEN_STATES, Fault, Task, TaskState
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from provisioning import files, services
+from provisioning.models import OPEN_STATES, Fault, File, FileFetch, FileType, Task
+from provisioning.tasktypes import InvalidTask
 from tenants.admin_mixins import TenantScopedAdmin
 
 
@@ -24,13 +31,19 @@ class TaskAdmin(TenantScopedAdmin):
     readonly_fields = ["progress", "result", "session_id", "started", "finished", "created"]
     actions = ["cancel_tasks", "retry_tasks"]
 
-    @admin.action(description="Cancel the selected queued tasks")
+    @admin.action(description="Cancel the selected queued or waiting tasks")
     def cancel_tasks(self, request, queryset):  # type: ignore[no-untyped-def]
         done = 0
-        for task in queryset.filter(state=TaskState.QUEUED):
-            services.task_cancel(task=task)
+        for task in queryset.filter(state__in=OPEN_STATES):
+            try:
+                services.task_cancel(task=task)
+            except InvalidTask:
+                continue  # its RPC is out in a session right now
             done += 1
-        self.message_user(request, f"{done} task(s) cancelled; running ones cannot be recalled.")
+        self.message_user(
+            request,
+            f"{done} task(s) cancelled; ones with an RPC out in a session cannot be recalled.",
+        )
 
     @admin.action(description="Queue the selected finished tasks again")
     def retry_tasks(self, request, queryset):  # type: ignore[no-untyped-def]
@@ -48,3 +61,122 @@ class FaultAdmin(TenantScopedAdmin):
     search_fields = ["device__device_id"]
     list_select_related = ["device", "task"]
     raw_id_fields = ["device", "task"]
+
+
+class FileAddForm(forms.ModelForm):
+    """Upload form: the content goes to ``files.file_create``, never through the model field."""
+
+    upload = forms.FileField(
+        label="File", help_text="Stored under ACS_MEDIA_ROOT; size, SHA-256 and MD5 are computed."
+    )
+    file_type = forms.ChoiceField(choices=FileType.choices, label="File type")
+
+    class Meta:
+        model = File
+        fields = ["tenant", "name", "file_type", "version", "oui", "product_class"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].required = False
+        self.fields["name"].help_text = "Defaults to the uploaded file's name."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        upload = data.get("upload")
+        if upload is not None:
+            limit = files.max_file_bytes()
+            if upload.size is not None and upload.size > limit:
+                self.add_error("upload", f"larger than {limit} bytes (ACS_MAX_FILE_BYTES)")
+            if not data.get("name"):
+                data["name"] = (upload.name or "file")[:200]
+        return data
+
+
+@admin.register(File)
+class FileAdmin(TenantScopedAdmin):
+    """Firmware and configuration files; uploads are stored by the files service."""
+
+    list_display = ["name", "tenant", "file_type", "version", "size", "device", "created"]
+    list_filter = ["file_type", "tenant"]
+    search_fields = ["name", "version", "sha256", "md5", "device__device_id"]
+    list_select_related = ["tenant", "device"]
+    add_fields = ["tenant", "upload", "name", "file_type", "version", "oui", "product_class"]
+    # What the bytes are is fixed once stored: only the description can change.
+    stored_fields = [
+        "tenant",
+        "file_type",
+        "size",
+        "sha256",
+        "md5",
+        "token",
+        "device",
+        "task",
+        "created",
+        "created_by",
+    ]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = FileAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return self.add_fields
+        return ["name", "version", "oui", "product_class", *self.stored_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if obj is None else self.stored_fields
+
+    def save_model(self, request: HttpRequest, obj: File, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        stored = files.file_create(
+            tenant=data["tenant"],
+            name=data["name"],
+            file_type=data["file_type"],
+            content=data["upload"],
+            version=data.get("version", ""),
+            oui=data.get("oui", ""),
+            product_class=data.get("product_class", ""),
+            created_by=request.user,
+        )
+        # The admin goes on with ``obj`` (log entry, redirect): make it the stored row.
+        for field in File._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(stored, field.attname))
+        obj._state.adding = False
+        obj._state.db = stored._state.db
+
+
+@admin.register(FileFetch)
+class FileFetchAdmin(TenantScopedAdmin):
+    """The file server's log: read-only, scoped by the tenant of the file fetched."""
+
+    list_display = [
+        "file",
+        "device",
+        "remote_address",
+        "status",
+        "bytes_sent",
+        "complete",
+        "started",
+    ]
+    list_filter = ["complete", "status"]
+    search_fields = ["file__name", "device__device_id", "remote_address"]
+    list_select_related = ["file", "device"]
+
+    def _tenant_id(self, obj: FileFetch) -> int:
+        return obj.file.tenant_id
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

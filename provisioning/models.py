@@ -7,7 +7,7 @@ from django.db import models
 
 from devices.models import Device
 from tenants.models import Tenant
-from tenants.querysets import TenantScopedManager
+from tenants.querysets import TenantScopedManager, TenantScopedQuerySet
 
 
 class TaskState(models.TextChoices):
@@ -162,6 +162,11 @@ class File(models.Model):
         return f"{self.name} ({self.file_type} {self.version})".strip()
 
 
+class FileFetchQuerySet(TenantScopedQuerySet):
+    # A fetch belongs to the tenant of the file fetched.
+    tenant_field = "file__tenant"
+
+
 class FileFetch(models.Model):
     """One request for a file by a device: the file server's own log.
 
@@ -183,6 +188,8 @@ class FileFetch(models.Model):
     complete = models.BooleanField(default=False)
     started = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)
+
+    objects = models.Manager.from_queryset(FileFetchQuerySet)()
 
     class Meta:
         ordering = ["-started"]

@@ -74,12 +74,141 @@ def task_enqueue(
     return task
 
 
+def task_enqueue_bulk(
+    *,
+    tenant: Any,
+    devices: Any,
+    type: str,
+    args: dict[str, Any] | None = None,
+    requested_by: Any = None,
+    via: str = "",
+    expires: datetime | None = None,
+    max_attempts: int = 3,
+    command_key: str = "",
+) -> int:
+    """Queue one task for every device of ``tenant`` that ``devices`` matches; the count.
+
+    ``devices`` is a Device queryset, a ``Q`` or a mapping of field lookups
+    (``{"product_class": "EG8145V5"}``). Only the tenant's devices are ever
+    queued for, whatever the filter says. Set-based, for campaigns and the
+    API: the arguments are validated once, then one ``INSERT ... SELECT``
+    writes the tasks (rows as ``task_enqueue`` writes them, each with its own
+    CommandKey unless the caller gives one) and one UPDATE sets
+    ``Device.has_tasks`` on those devices (on PostgreSQL both in one
+    statement), so the number of queries does not grow with the devices.
+    """
+    from collections.abc import Mapping
+
+    from django.db import connections
+    from django.db.models import Q, QuerySet
+
+    task_type = TASK_TYPES.get(type)
+    if task_type is None:
+        raise InvalidTask(f"unknown task type {type!r}; one of: {', '.join(sorted(TASK_TYPES))}")
+    clean = task_type.validate(dict(args or {}))
+    tenant_id = getattr(tenant, "pk", tenant)
+    if isinstance(devices, QuerySet):
+        if devices.model is not Device:
+            raise TypeError(f"devices must be a Device queryset, not one of {devices.model}")
+        matched = devices
+    elif isinstance(devices, Q):
+        matched = Device.objects.filter(devices)
+    elif isinstance(devices, Mapping):
+        matched = Device.objects.filter(**devices)
+    else:
+        raise TypeError("devices must be a Device queryset, a Q or a mapping of lookups")
+    alias = matched.db
+    connection = connections[alias]
+    sub_sql, sub_params = (
+        matched.filter(tenant_id=tenant_id)
+        .order_by()
+        .values("pk")
+        .query.get_compiler(using=alias)
+        .as_sql()
+    )
+    # Every column but the id, the device and (when not given) the CommandKey
+    # takes the value a normal enqueue gives it: the model's own defaults.
+    template = Task(
+        tenant_id=tenant_id,
+        type=type,
+        args=clean,
+        command_key=command_key[:32],
+        requested_by=requested_by if getattr(requested_by, "pk", None) else None,
+        requested_via=via,
+        expires=expires,
+        max_attempts=max_attempts,
+    )
+    qn = connection.ops.quote_name
+    postgres = connection.vendor == "postgresql"
+    columns, values, params = [], [], []
+    for f in Task._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        columns.append(qn(f.column))
+        if f.name == "device":
+            values.append("d.id")
+        elif f.name == "command_key" and not template.command_key:
+            values.append(
+                "'acs-' || left(replace(gen_random_uuid()::text, '-', ''), 12)"
+                if postgres
+                else "'acs-' || lower(hex(randomblob(6)))"
+            )
+        else:
+            value = f.pre_save(template, add=True)  # auto_now_add fields take now()
+            params.append(f.get_db_prep_save(value, connection))
+            # Typed, so the server need not guess a type from the SELECT list.
+            values.append(f"CAST(%s AS {f.cast_db_type(connection)})" if postgres else "%s")
+    task_table, device_table = qn(Task._meta.db_table), qn(Device._meta.db_table)
+    insert = (
+        f"INSERT INTO {task_table} ({', '.join(columns)})"  # noqa: S608
+        f" SELECT {', '.join(values)} FROM {device_table} d"
+        f" WHERE d.tenant_id = %s AND d.id IN ({sub_sql}) ORDER BY d.id"
+    )
+    params += [tenant_id, *sub_params]
+    with transaction.atomic(using=alias), connection.cursor() as cur:
+        if postgres:
+            # The devices flagged are exactly those the INSERT queued for.
+            cur.execute(
+                f"WITH new AS ({insert} RETURNING device_id), flagged AS ("  # noqa: S608
+                f" UPDATE {device_table} SET has_tasks = true"
+                " WHERE id IN (SELECT device_id FROM new) AND NOT has_tasks)"
+                " SELECT count(*) FROM new",
+                params,
+            )
+            return int(cur.fetchone()[0])
+        # SQLite and the like: the transaction holds the write lock, so the
+        # filter matches the same devices in both statements.
+        cur.execute(insert, params)
+        created = cur.rowcount
+        cur.execute(
+            f"UPDATE {device_table} SET has_tasks = %s"  # noqa: S608
+            f" WHERE tenant_id = %s AND NOT has_tasks AND id IN ({sub_sql})",
+            [True, tenant_id, *sub_params],
+        )
+        return int(created)
+
+
 @transaction.atomic
 def task_cancel(*, task: Task) -> Task:
-    """Cancel a queued task (one already out in a session cannot be recalled)."""
+    """Cancel a queued task, or a running one that only waits for the device's report.
+
+    An RPC out in a session cannot be recalled. A task waiting for a
+    TransferComplete (or DUStateChangeComplete, diagnostics results) has
+    nothing out: the device may never report, so operators can give up on
+    it; a report arriving afterwards is recorded but changes nothing.
+    """
+    now = timezone.now()
     updated = Task.objects.filter(pk=task.pk, state=TaskState.QUEUED).update(
-        state=TaskState.CANCELLED, finished=timezone.now()
+        state=TaskState.CANCELLED, finished=now
     )
+    if not updated:
+        updated = Task.objects.filter(
+            pk=task.pk, state=TaskState.RUNNING, progress__waiting=True
+        ).update(
+            state=TaskState.CANCELLED,
+            finished=now,
+            fault_string="cancelled while waiting for the device's report",
+        )
     task.refresh_from_db()
     if not updated and task.state == TaskState.RUNNING:
         raise InvalidTask("the task is running in a session and cannot be cancelled")
@@ -198,12 +327,34 @@ def session_next_rpc(
 ) -> tuple[Any, dict[str, Any]] | None:
     """The next RPC for this session and a reference to match its answer, or None."""
     now = now or timezone.now()
+    software_version: str | None = None
     with transaction.atomic():
         for task in Task.objects.filter(device_id=device_pk, state__in=OPEN_STATES).order_by("id"):
             task_type = TASK_TYPES.get(task.type)
+            if (
+                task.progress.get("verify_version")
+                and task.progress.get("verify_session") != session_id
+            ):
+                # A firmware Download reported before its reboot: this session's
+                # Inform, whatever its events, says which version the device runs.
+                if software_version is None:
+                    software_version = (
+                        Device.objects.filter(pk=device_pk)
+                        .values_list("software_version", flat=True)
+                        .first()
+                        or ""
+                    )
+                _settle_version_check(task, software_version=software_version, now=now)
+                continue
             if task.expires and task.expires <= now:
+                waiting = task.state == TaskState.RUNNING and task.progress.get("waiting")
                 _finish(
-                    task, TaskState.EXPIRED, now, fault_string="expired before the device ran it"
+                    task,
+                    TaskState.EXPIRED,
+                    now,
+                    fault_string="expired waiting for the device's report (ACS_TRANSFER_TIMEOUT)"
+                    if waiting
+                    else "expired before the device ran it",
                 )
                 continue
             if task.not_before and task.not_before > now:
@@ -314,15 +465,36 @@ def session_rpc_answered(
                     fault_string="cancelled on the device by CancelTransfer",
                 )
         elif outcome.status == "transferred":
-            _transfer_succeeded(task, device_pk=device_pk, events=(), now=now)
+            _transfer_succeeded(
+                task, device_pk=device_pk, events=(), session_id=session_id, now=now
+            )
         elif outcome.status == "error":
             reason = task.result.get("diagnostics_state") or "the device reported an error"
             _finish(task, TaskState.FAULT, now, fault_string=str(reason)[:256])
         else:
             if outcome.status == "waiting":
                 task.progress["waiting"] = True
-            task.save(update_fields=["progress", "result"])
+                if task_type.waits_for_transfer and task.expires is None:
+                    task.expires = _transfer_deadline(task, now)
+            task.save(update_fields=["progress", "result", "expires"])
         return task
+
+
+def _transfer_deadline(task: Task, now: datetime) -> datetime | None:
+    """When a transfer the device accepted is given up if it never reports (None: never).
+
+    ``ACS_TRANSFER_TIMEOUT`` seconds after the device may start it: after
+    a Download's DelaySeconds, or after the last ScheduleDownload window.
+    Without it, a CPE that accepts a transfer and never sends
+    TransferComplete would hold the task open for ever.
+    """
+    timeout = int(getattr(settings, "ACS_TRANSFER_TIMEOUT", 86400))
+    if timeout <= 0:
+        return None
+    start = int(task.args.get("delay_seconds") or 0)
+    for window in task.args.get("time_windows") or ():
+        start = max(start, int(window.get("window_end") or 0))
+    return now + timedelta(seconds=start + timeout)
 
 
 _CR_USERNAME = "ManagementServer.ConnectionRequestUsername"
@@ -359,6 +531,55 @@ def provision_connection_request_credentials(*, device: Device) -> Task:
             ]
         },
         via="bootstrap",
+    )
+
+
+_PERIODIC_ENABLE = "ManagementServer.PeriodicInformEnable"
+_PERIODIC_INTERVAL = "ManagementServer.PeriodicInformInterval"
+PERIODIC_POLICY_VIA = "tenant-policy"
+
+
+def provision_periodic_inform(
+    *, device: Device, interval: int, reported: dict[str, str] | None = None
+) -> Task | None:
+    """Make a new or bootstrapped device call in every ``interval`` seconds (TR-069 3.2.1.1).
+
+    Called at first contact and on ``0 BOOTSTRAP`` (a factory reset brings
+    the vendor's interval back). What the device runs is read from its
+    Inform (``reported``), else from what the ACS last stored; when the
+    interval differs from the tenant's ``periodic_inform_interval`` or is
+    unknown, or periodic informs are off, a SetParameterValues of
+    ``PeriodicInformEnable=true`` and ``PeriodicInformInterval`` is queued
+    like any task, marked as the tenant policy's. An interval of 0 leaves
+    the devices' own settings alone. Returns the task, or None.
+    """
+    if interval <= 0:
+        return None
+    root = device.data_model or "InternetGatewayDevice"
+    enable_path, interval_path = f"{root}.{_PERIODIC_ENABLE}", f"{root}.{_PERIODIC_INTERVAL}"
+    values = {k: v for k, v in (reported or {}).items() if k in (enable_path, interval_path)}
+    if len(values) < 2:
+        known = Parameter.objects.filter(device=device, path__in=[enable_path, interval_path])
+        for path, value in known.values_list("path", "value"):
+            values.setdefault(path, value)
+    enabled = values.get(enable_path, "true").strip().lower() in ("1", "true")
+    if enabled and values.get(interval_path, "").strip() == str(interval):
+        return None
+    open_tasks = Task.objects.filter(
+        device=device, state__in=OPEN_STATES, requested_via=PERIODIC_POLICY_VIA
+    )
+    if open_tasks.exists():
+        return None  # a second bootstrap before the first one's task ran
+    return task_enqueue(
+        device=device,
+        type="set_parameter_values",
+        args={
+            "values": [
+                [enable_path, "true", "xsd:boolean"],
+                [interval_path, str(interval), "xsd:unsignedInt"],
+            ]
+        },
+        via=PERIODIC_POLICY_VIA,
     )
 
 
@@ -419,19 +640,24 @@ def transfer_completed(
                 task, TaskState.FAULT, now, fault_code=fault_code, fault_string=fault_string[:256]
             )
         else:
-            _transfer_succeeded(task, device_pk=device_pk, events=events, now=now)
+            _transfer_succeeded(
+                task, device_pk=device_pk, events=events, session_id=session_id, now=now
+            )
         return task
 
 
 def _transfer_succeeded(
-    task: Task, *, device_pk: int, events: Sequence[str], now: datetime
+    task: Task, *, device_pk: int, events: Sequence[str], session_id: str, now: datetime
 ) -> None:
     """A transfer the device calls successful: confirm it before calling it done.
 
     Two checks an operator cannot do by hand for 100,000 devices: the file
     server's own log must show the device fetched the file (some CPEs answer
     success without downloading), and after a firmware image the device
-    must report the expected SoftwareVersion once it has booted.
+    must report the expected SoftwareVersion once it has booted: at the next
+    session's Inform if not in this one, whatever its events (CPEs that
+    install an image without rebooting, or report their boot without
+    ``1 BOOT``, must not leave the task waiting for ever).
     """
     if task.args.get("acs_upload") and not task.result.get("file"):
         task.result["unconfirmed"] = True
@@ -472,9 +698,11 @@ def _transfer_succeeded(
             fault_string=f"after the download the device runs {current!r}, not {expected!r}",
         )
     else:
-        # Reported before the reboot that installs it: check at the next boot.
-        task.progress.update(waiting=True, verify_version=True)
-        task.save(update_fields=["progress", "result"])
+        # Reported before the reboot that installs it: check at the next Inform.
+        task.progress.update(waiting=True, verify_version=True, verify_session=session_id)
+        if task.expires is None:
+            task.expires = _transfer_deadline(task, now)
+        task.save(update_fields=["progress", "result", "expires"])
 
 
 def _file_was_fetched(file_id: int, device_pk: int, since: datetime) -> bool:
@@ -493,20 +721,25 @@ def firmware_booted(*, device_pk: int, software_version: str, now: datetime | No
         ):
             if not task.progress.get("verify_version"):
                 continue
-            expected = task.args.get("expected_version")
-            task.result["software_version"] = software_version
-            if software_version == expected:
-                _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
-            else:
-                _finish(
-                    task,
-                    TaskState.FAULT,
-                    now,
-                    fault_code=None,
-                    fault_string=f"after the download the device runs {software_version!r}, not {expected!r}",
-                )
+            _settle_version_check(task, software_version=software_version, now=now)
             count += 1
     return count
+
+
+def _settle_version_check(task: Task, *, software_version: str, now: datetime) -> None:
+    """The device reported its SoftwareVersion after a firmware Download: done or fault."""
+    expected = task.args.get("expected_version")
+    task.result["software_version"] = software_version
+    if software_version == expected:
+        _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+    else:
+        _finish(
+            task,
+            TaskState.FAULT,
+            now,
+            fault_code=None,
+            fault_string=f"after the download the device runs {software_version!r}, not {expected!r}",
+        )
 
 
 def diagnostics_completed(*, device_pk: int) -> int:

@@ -23,6 +23,7 @@ class TenantFactory(factory.django.DjangoModelFactory):
     name = factory.LazyAttribute(lambda o: f"ISP {o.slug}")
     # Off by default so a test's session holds only the RPCs it queued.
     provision_cr_credentials = False
+    periodic_inform_interval = 0  # 0: leave the devices' interval alone
 
     @factory.post_generation
     def credentials(obj, create, extracted, **kwargs):

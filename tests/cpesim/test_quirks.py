@@ -79,7 +79,10 @@ async def test_cookie_attrs_and_cookie_comma():
     acs, _ = await wire("cookie-attrs", set_cookies=cookies)
     assert acs.requests[1].header("Cookie") == "a=1; Path=/; HttpOnly; b=2; Path=/"
     acs, _ = await wire("cookie-comma", set_cookies=cookies)
-    assert acs.requests[1].header("Cookie") == "a=1, b=2"
+    assert acs.requests[1].header("Cookie") == "cpesim=1, a=1, b=2"
+    # With the one cookie an ACS sets, there are still two, comma-joined.
+    acs, _ = await wire("cookie-comma")
+    assert acs.requests[1].header("Cookie") == "cpesim=1, acs_session=1"
     acs, _ = await wire(None, set_cookies=cookies)
     assert acs.requests[1].header("Cookie") == "a=1; b=2"
 
@@ -331,3 +334,66 @@ async def test_inform_parameter_list_is_well_formed():
     names = [text_of(p, "Name") for p in params]
     assert "InternetGatewayDevice.ManagementServer.ConnectionRequestURL" in names
     assert len(names) == len(set(names))
+
+
+@async_test
+async def test_connection_per_request():
+    acs, [result] = await wire("connection-per-request", auth="digest", rpcs=(GPV_BOOL,))
+    assert result.ok and result.statuses == [401, 200, 200, 204]
+    assert [r.connection for r in acs.requests] == [1, 2, 3, 4]
+    assert result.connections == 4
+    assert all(r.header("Connection") == "close" for r in acs.requests)
+    assert acs.requests[-1].header("Cookie") == "acs_session=1"
+
+
+GPV_QUALIFIED = (
+    "<cwmp:GetParameterValues><cwmp:ParameterNames><string>"
+    "InternetGatewayDevice.ManagementServer.PeriodicInformEnable"
+    "</string></cwmp:ParameterNames></cwmp:GetParameterValues>"
+)
+GPV_OTHER_PREFIX = (
+    '<acs:GetParameterValues xmlns:acs="urn:dslforum-org:cwmp-1-0"><ParameterNames><string>'
+    "InternetGatewayDevice.ManagementServer.PeriodicInformEnable"
+    "</string></ParameterNames></acs:GetParameterValues>"
+)
+
+
+@async_test
+async def test_literal_cwmp_prefix():
+    _, [result] = await wire("literal-cwmp-prefix", rpcs=(GPV_BOOL,))
+    assert result.ok and result.rpcs == ["GetParameterValues"]
+    for rpc, why in ((GPV_QUALIFIED, "ParameterNames"), (GPV_OTHER_PREFIX, "<cwmp:Get")):
+        acs, [result] = await wire("literal-cwmp-prefix", rpcs=(rpc,))
+        assert not result.ok and why in result.error
+        assert len(acs.sessions[0].responses) == 0  # never answered
+        # A namespace-aware CPE reads both.
+        _, [result] = await wire(None, rpcs=(rpc,))
+        assert result.ok
+
+
+@async_test
+async def test_fault_injected_for_the_first_calls():
+    acs, results = await wire(
+        "fault=GetParameterValues:9002:2", sessions=3, rpcs=(GPV_BOOL, GPV_BOOL, GPV_BOOL)
+    )
+    assert all(r.ok for r in results)
+    assert [r.faults_sent for r in results] == [
+        [("GetParameterValues", 9002), ("GetParameterValues", 9002)],
+        [],
+        [],
+    ]
+    names = [name for s in acs.sessions for name, _ in s.responses]
+    assert names == ["Fault", "Fault", "GetParameterValuesResponse"]
+
+
+@pytest.mark.parametrize(
+    "spec", ["fault=GetParameterValues", "fault=X:12", "fault=Reboot:9002:0", "fault=9:9002"]
+)
+def test_bad_fault_quirk_is_refused(spec):
+    with pytest.raises(ValueError, match="fault"):
+        Quirks.parse(spec)
+
+
+def test_fault_quirk_parsed():
+    assert Quirks.parse("fault=Reboot:9004").fault == ("Reboot", 9004, 1)
+    assert Quirks.parse("no-cookies,fault=Reboot:9002:3").fault == ("Reboot", 9002, 3)

@@ -12,6 +12,11 @@ from .fakeacs import FakeACS, find, findall, text_of
 from .helpers import async_test
 
 IGD = "InternetGatewayDevice."
+GPV_ONE = (
+    "<cwmp:GetParameterValues><ParameterNames><string>"
+    "InternetGatewayDevice.DeviceInfo.SoftwareVersion</string></ParameterNames>"
+    "</cwmp:GetParameterValues>"
+)
 SSID = "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"
 
 
@@ -468,4 +473,64 @@ async def test_schedule_download_reports_with_m_schedule_download():
             ("M ScheduleDownload", "sd"),
         ]
         assert cpe.get("Device.DeviceInfo.SoftwareVersion") == "V2.0.1"  # from the target file name
+        await cpe.stop()
+
+
+@async_test
+async def test_download_no_fetch_claims_status_0():
+    async with FakeACS() as acs:
+        acs.files["fw.bin"] = b"CPESIM-FIRMWARE version=V9\n"
+        acs.queue(_download(acs.file_url("fw.bin")))
+        cpe = SimulatedCPE("huawei-eg8145v5", acs_url=acs.url, quirks="download-no-fetch")
+        assert (await cpe.run_session(["1 BOOT"])).ok
+        reply = acs.sessions[0].response(0)
+        assert text_of(reply, "Status") == "0"
+        assert text_of(reply, "CompleteTime") != "0001-01-01T00:00:00Z"
+        with pytest.raises(TimeoutError):
+            await cpe.wait_session(0.5, after=1)
+        assert [r.target for r in acs.requests if r.method == "GET"] == []
+        assert cpe.transfers == [] and cpe.pending_requests == []
+        await cpe.stop()
+
+
+@async_test
+async def test_transfer_complete_without_its_event_waits_for_the_next_session():
+    async with FakeACS() as acs:
+        acs.files["cfg"] = b"x"
+        acs.queue(_download(acs.file_url("cfg"), key="k", file_type="3 Vendor Configuration File"))
+        cpe = SimulatedCPE("huawei-eg8145v5", acs_url=acs.url, quirks="transfer-complete-no-event")
+        assert (await cpe.run_session(["1 BOOT"])).ok
+        async with asyncio.timeout(5):
+            while cpe.pending_requests != ["TransferComplete"]:
+                await asyncio.sleep(0.01)
+        with pytest.raises(TimeoutError):
+            await cpe.wait_session(0.3, after=1)  # it starts no session for it
+        assert (await cpe.run_session()).ok
+        session = acs.sessions[1]
+        assert session.events == ["2 PERIODIC"]
+        assert [name for name, _ in session.cpe_requests] == ["TransferComplete"]
+        await cpe.stop()
+
+
+@async_test
+async def test_reboot_after_download_drops_the_session_and_reports_after_boot():
+    async with FakeACS() as acs:
+        acs.files["cfg"] = b"x"
+        acs.queue(
+            _download(acs.file_url("cfg"), key="k", file_type="3 Vendor Configuration File"),
+            GPV_ONE,
+        )
+        cpe = SimulatedCPE("huawei-eg8145v5", acs_url=acs.url, quirks="reboot-after-download")
+        first = await cpe.run_session(["1 BOOT"])
+        assert first.ok and first.rpcs == ["Download"]
+        assert first.transcript[-1] == ("--", "rebooting", 0)
+        assert [name for name, _ in acs.sessions[0].responses] == ["DownloadResponse"]
+        await cpe.wait_session(5, after=1)
+        session = acs.sessions[1]
+        assert session.event_keys == [
+            ("1 BOOT", ""),
+            ("7 TRANSFER COMPLETE", ""),
+            ("M Download", "k"),
+        ]
+        assert [name for name, _ in session.cpe_requests] == ["TransferComplete"]
         await cpe.stop()

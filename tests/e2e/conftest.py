@@ -9,6 +9,7 @@ so the server sees them) and read what the server stored the same way.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -55,8 +56,16 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(tmp: Path, **env_overrides: str) -> Server:
-    port = free_port()
+_starts = itertools.count(1)
+
+
+def start_server(tmp: Path, *, port: int | None = None, **env_overrides: str) -> Server:
+    """Start daphne on ``port`` (a free one when None) and wait until it listens.
+
+    A fixed port lets a test kill a server and start another where the
+    devices expect it (their ManagementServer.URL does not change).
+    """
+    port = port or free_port()
     env = dict(os.environ)
     env.update(
         DATABASE_URL=_database_url(),
@@ -71,7 +80,7 @@ def start_server(tmp: Path, **env_overrides: str) -> Server:
     else:
         env.pop("REDIS_URL", None)
     env.update(env_overrides)
-    log_path = tmp / f"server-{port}.log"
+    log_path = tmp / f"server-{port}-{next(_starts)}.log"
     process = subprocess.Popen(
         [
             sys.executable,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -148,3 +149,61 @@ def _env(server):
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
     return env
+
+
+@pytest.fixture
+def job_worker(acs_server, tmp_path):
+    """``manage.py db_worker`` as ``make run`` starts it, on the test database."""
+    log = tmp_path / "db_worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker"],
+        cwd=ROOT,
+        env={**_env(acs_server), "ACS_VAR_DIR": str(tmp_path)},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    yield worker, log
+    worker.terminate()  # the worker finishes its job and exits on SIGTERM
+    try:
+        worker.wait(15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait(5)
+
+
+def test_connection_request_through_the_job_worker(
+    e2e_tenant, acs_server, bg, job_worker, settings
+):
+    """The path web requests take: enqueue the job, a worker sends it, the device calls in."""
+    from cwmp.tasks import connection_request, request_connection
+    from provisioning import services as task_services
+
+    settings.CWMP_CONNREQ_DEVICE_INTERVAL = 0  # no coalescing with an earlier test's request
+    worker, log = job_worker
+    cpe = cpe_for(acs_server, history=5)
+    bg.run(cpe.start_cr_listener())
+    assert_completed(bg.run(cpe.boot()), acs_server)
+    device = Device.objects.get(serial_number=cpe.serial)
+    ssid = f"{IGD}.LANDevice.1.WLANConfiguration.1.SSID"
+    task = task_services.task_enqueue(
+        device=device, type="set_parameter_values", args={"values": {ssid: "via-worker"}}
+    )
+    mark = cpe.sessions_completed
+    ticket = request_connection(device)  # never waits inline
+    assert ticket.status == "enqueued" and ticket.result is None
+    try:
+        woken = bg.run(cpe.wait_session(30, after=mark))
+    except TimeoutError:
+        pytest.fail(f"no session; worker alive={worker.poll() is None}\n{log.read_text()}")
+    assert_completed(woken, acs_server)
+    assert woken.events == ["6 CONNECTION REQUEST"] and woken.rpcs == ["SetParameterValues"]
+    task.refresh_from_db()
+    assert task.state == TaskState.DONE
+    assert bg.call(cpe.get, ssid) == "via-worker"
+    job = connection_request.get_result(ticket.task_id)
+    deadline = time.monotonic() + 10
+    while not job.is_finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job.refresh()
+    assert job.return_value["outcome"] == "ok", job.return_value
+    assert job.return_value["transport"] == "http"

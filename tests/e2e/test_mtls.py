@@ -115,14 +115,31 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(5)
 
 
+def _required() -> bool:
+    """CI (or ``ACS_REQUIRE_NGINX``) must run these tests, never skip them."""
+    return any(
+        os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+        for name in ("CI", "ACS_REQUIRE_NGINX")
+    )
+
+
+def _nginx_unavailable(reason: str) -> None:
+    """Without nginx: a failure where the tests are required, a skip on a developer's machine."""
+    if _required():
+        pytest.fail(f"{reason}\n(CI or ACS_REQUIRE_NGINX is set: nginx is required)", False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def tls_lab(django_db_setup, tmp_path_factory) -> Iterator[TLSLab]:
+    # The project's own script: the Debian package, installed once (apt-get, as root).
     try:
         installed = _run([str(ROOT / "scripts/install-nginx.sh")], timeout=600)
     except subprocess.TimeoutExpired:
-        pytest.skip("scripts/install-nginx.sh did not finish in 600 s")
+        _nginx_unavailable("scripts/install-nginx.sh did not finish in 600 s")
+        raise  # not reached
     if installed.returncode != 0:
-        pytest.skip(
+        _nginx_unavailable(
             "nginx is not installed and scripts/install-nginx.sh could not install it:\n"
             + (installed.stdout + installed.stderr)[-1500:]
         )
@@ -294,3 +311,30 @@ def test_digest_over_tls_without_a_certificate(transactional_db, tls_lab):
     assert result.statuses[0] == 401  # challenged, then Digest over TLS
     device = Device.objects.get(tenant=tenant, serial_number=OTHER_SERIAL)
     assert SessionLog.objects.get(device=device).outcome == "ok"
+
+
+@pytest.mark.parametrize(
+    ("environ", "outcome"),
+    [
+        ({}, "skip"),
+        ({"CI": "false"}, "skip"),
+        ({"ACS_REQUIRE_NGINX": "0"}, "skip"),
+        ({"CI": "true"}, "fail"),
+        ({"CI": "1"}, "fail"),
+        ({"ACS_REQUIRE_NGINX": "1"}, "fail"),
+    ],
+)
+def test_missing_nginx_fails_where_required_and_skips_elsewhere(monkeypatch, environ, outcome):
+    for name in ("CI", "ACS_REQUIRE_NGINX"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
+    with pytest.raises(expected, match="could not install"):
+        _nginx_unavailable("nginx could not install")
+
+
+def test_ci_entry_point_requires_nginx():
+    """.ci/run makes a missing nginx a failure, not a silent skip."""
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "export ACS_REQUIRE_NGINX=1" in script

@@ -232,3 +232,155 @@ def test_overload_returns_503_with_retry_after(transactional_db, tmp_path):
         assert result.retry_after and result.retry_after > 0
     finally:
         stop_server(server)
+
+
+IGD = "InternetGatewayDevice"
+MS = f"{IGD}.ManagementServer."
+WLAN = f"{IGD}.LANDevice.1.WLANConfiguration.1."
+
+
+def _enqueue(device, type_, **args):
+    from provisioning import services as task_services
+
+    return task_services.task_enqueue(device=device, type=type_, args=args, via="test")
+
+
+@pytest.mark.parametrize(
+    ("quirk", "true", "false"), [("bool-words", "true", "false"), ("bool-digits", "1", "0")]
+)
+def test_booleans_in_either_spelling_are_read_and_written(
+    e2e_tenant, acs_server, quirk, true, false
+):
+    from provisioning.models import TaskState
+
+    cpe = cpe_for(acs_server, quirks=quirk)
+    assert_completed(run(cpe.boot()), acs_server)
+    device = Device.objects.get(serial_number=cpe.serial)
+    read = _enqueue(device, "get_parameter_values", names=[f"{MS}PeriodicInformEnable"])
+    names = _enqueue(device, "get_parameter_names", path=WLAN, next_level=True)
+    write = _enqueue(device, "set_and_verify", values={f"{WLAN}Enable": False})
+    result = run(cpe.run_session(["2 PERIODIC"]))
+    assert_completed(result, acs_server)
+    assert result.rpcs == [
+        "GetParameterValues",
+        "GetParameterNames",
+        "SetParameterValues",
+        "GetParameterValues",
+    ]
+    for task in (read, names, write):
+        task.refresh_from_db()
+        assert task.state == TaskState.DONE, (task.type, task.fault_string)
+    # Values are kept as the device spelled them, typed boolean.
+    assert read.result["values"] == {f"{MS}PeriodicInformEnable": true}
+    stored = Parameter.objects.get(device=device, path=f"{MS}PeriodicInformEnable")
+    assert (stored.value, stored.type) == (true, "xsd:boolean")
+    # GetParameterNames' Writable flags in the device's spelling became booleans.
+    writable = dict(names.result["parameters"])
+    assert writable[f"{WLAN}Enable"] is True and writable[f"{WLAN}TotalBytesSent"] is False
+    assert Parameter.objects.get(device=device, path=f"{WLAN}SSID").writable is True
+    # False went out, the device took it, and its read-back in its own spelling verified.
+    assert write.result["verified"] is True
+    assert cpe.get(f"{WLAN}Enable") in ("false", "0")
+    enable = Parameter.objects.get(device=device, path=f"{WLAN}Enable")
+    assert (enable.value, enable.type) == (false, "xsd:boolean")
+
+
+@pytest.mark.parametrize("quirk", ["cookie-attrs", "cookie-comma"])
+def test_cookie_forms_alone_carry_the_session(e2e_tenant, acs_server, quirk):
+    """Each request on a new connection: nothing but the echoed cookie finds the session."""
+    from provisioning.models import TaskState
+
+    cpe = cpe_for(acs_server, quirks=f"{quirk},connection-per-request")
+    boot = run(cpe.boot())
+    assert_completed(boot, acs_server)
+    device = Device.objects.get(serial_number=cpe.serial)
+    task = _enqueue(device, "get_parameter_values", names=[f"{WLAN}SSID"])
+    result = run(cpe.run_session(["2 PERIODIC"]))
+    assert_completed(result, acs_server)
+    assert result.rpcs == ["GetParameterValues"]
+    for done in (boot, result):
+        assert done.connections == len(done.statuses) >= 3  # one connection per request
+    task.refresh_from_db()
+    assert task.state == TaskState.DONE
+    logs = SessionLog.objects.filter(device=device).order_by("started")
+    assert [log.outcome for log in logs] == ["ok", "ok"]
+
+
+def test_without_cookies_a_new_connection_finds_no_session(e2e_tenant, acs_server):
+    """The counter-proof of the cookie tests: the connection key cannot have helped them."""
+    cpe = cpe_for(acs_server, quirks="no-cookies,connection-per-request")
+    result = run(cpe.boot())
+    assert not result.ok and result.statuses[-1] == 400
+
+
+def test_cpe_matching_the_cwmp_prefix_as_text(e2e_tenant, acs_server):
+    """Every message the ACS writes has the literal `cwmp:` prefix and bare inner elements."""
+    from provisioning.models import TaskState
+
+    async def scenario():
+        cpe = cpe_for(acs_server, quirks="literal-cwmp-prefix", history=5)
+        boot = await cpe.boot()
+        device = await asyncio.to_thread(Device.objects.get, serial_number=cpe.serial)
+
+        def queue():
+            return [
+                _enqueue(device, "get_rpc_methods"),
+                _enqueue(device, "get_parameter_values", names=[f"{WLAN}SSID", f"{IGD}.No.Such"]),
+                _enqueue(device, "get_parameter_values", names=[f"{WLAN}SSID"]),
+                _enqueue(device, "set_parameter_values", values={f"{WLAN}SSID": "text-cpe"}),
+                _enqueue(device, "get_parameter_names", path=WLAN, next_level=True),
+                _enqueue(device, "get_parameter_attributes", names=[f"{WLAN}SSID"]),
+                _enqueue(
+                    device,
+                    "set_parameter_attributes",
+                    attributes=[{"name": f"{WLAN}SSID", "notification": 1}],
+                ),
+                _enqueue(device, "add_object", object_name=f"{IGD}.LANDevice.1.WLANConfiguration."),
+                _enqueue(device, "schedule_inform", delay_seconds=3600),
+                _enqueue(
+                    device,
+                    "download",
+                    url="http://127.0.0.1:9/missing.cfg",
+                    file_type="3 Vendor Configuration File",
+                ),
+            ]
+
+        tasks = await asyncio.to_thread(queue)
+        mark = cpe.sessions_completed
+        session = await cpe.run_session(["6 CONNECTION REQUEST"])
+        later = await cpe.wait_session(timeout=20, after=mark + 1)  # with its TransferComplete
+        return boot, session, later, tasks
+
+    boot, session, later, tasks = run(scenario())
+    for result in (boot, session, later):
+        assert_completed(result, acs_server)
+    assert len(session.rpcs) == 10 and session.faults_sent == [("GetParameterValues", 9005)]
+    assert "7 TRANSFER COMPLETE" in later.events
+    states = []
+    for task in tasks:
+        task.refresh_from_db()
+        states.append((task.type, task.state, task.fault_code))
+    assert states[1] == ("get_parameter_values", TaskState.FAULT, 9005)
+    assert states[-1] == ("download", TaskState.FAULT, 9010)
+    assert all(state == TaskState.DONE for _, state, _ in states[:1] + states[2:-1]), states
+
+
+@pytest.mark.parametrize("dump", ["huawei-eg8145v5", "tplink-ex220"])
+def test_tenant_periodic_inform_interval_applied_at_first_contact(e2e_tenant, acs_server, dump):
+    from provisioning.models import Task, TaskState
+
+    e2e_tenant.periodic_inform_interval = 900
+    e2e_tenant.save()
+    cpe = cpe_for(acs_server, dump, bootstrap=True)
+    root = DUMPS[dump]
+    assert cpe.get(f"{root}.ManagementServer.PeriodicInformInterval") != "900"
+    boot = run(cpe.boot())
+    assert_completed(boot, acs_server)
+    # Its own connection-request credentials, then the tenant's interval.
+    assert boot.rpcs == ["SetParameterValues", "SetParameterValues"]
+    assert cpe.get(f"{root}.ManagementServer.PeriodicInformInterval") == "900"
+    assert cpe.get(f"{root}.ManagementServer.PeriodicInformEnable") in ("true", "1")
+    policy = Task.objects.get(requested_via="tenant-policy")
+    assert policy.state == TaskState.DONE
+    # Known now, and on the interval: later sessions carry nothing more.
+    assert run(cpe.run_session(["2 PERIODIC"])).rpcs == []

@@ -165,21 +165,70 @@ def test_reboot_then_boot_session_carries_m_reboot(e2e_tenant, acs_server):
     assert "M Reboot" in after.events and "1 BOOT" in after.events
 
 
-def test_tasks_wait_for_an_offline_device_and_survive_a_server_restart(
-    e2e_tenant, acs_server, tmp_path
-):
-    from tests.e2e.conftest import start_server, stop_server
+def test_tasks_wait_for_an_offline_device_and_survive_a_server_restart(e2e_tenant, tmp_path):
+    """A server killed mid-session: the task that was out is sent once more, nothing is lost.
 
-    cpe, device = booted(acs_server)
-    task = enqueue(device, "get_parameter_values", names=[SSID])
-    other = start_server(tmp_path)  # a fresh process: nothing in memory
+    The device's ManagementServer.URL names a fixed port; the first server is
+    SIGKILLed (no clean shutdown, nothing flushed) while the device holds a
+    GetParameterValues it has not answered yet; a new server process comes up
+    on the same port and the device calls again.
+    """
+    import time
+
+    from cpesim import BackgroundLoop
+    from devices.models import SessionLog
+    from tests.e2e.conftest import free_port, start_server, stop_server
+
+    port = free_port()
+    first = start_server(tmp_path, port=port, ACS_VAR_DIR=str(tmp_path))
+    second = None
     try:
-        cpe = cpe_for(other, serial=cpe.serial)
-        session(cpe, other)
+        with BackgroundLoop() as bg:
+            cpe = cpe_for(first)
+            assert_completed(bg.run(cpe.boot()), first)
+            device = Device.objects.get(serial_number=cpe.serial)
+            original = cpe.get(SSID)
+            # Queued while the device is offline: nothing happens until it calls.
+            read = enqueue(device, "get_parameter_values", names=[SSID])
+            write = enqueue(device, "set_parameter_values", values={SSID: "after-restart"})
+            cpe.options = cpe.options.with_overrides(answer_delay=0.5)  # a slow CPE
+            pending = bg.submit(cpe.run_session(["6 CONNECTION REQUEST"]))
+            deadline = time.monotonic() + 10
+            while Task.objects.get(pk=read.pk).state != TaskState.RUNNING:
+                assert time.monotonic() < deadline, first.log()
+                time.sleep(0.02)
+            first.process.kill()  # SIGKILL while the RPC is out
+            first.process.wait(10)
+            broken = pending.result(30)
+            # The kill lands after the task went RUNNING: the request is on
+            # its way to the CPE or already there, never answered.
+            assert not broken.ok and broken.rpcs in ([], ["GetParameterValues"])
+            read.refresh_from_db()
+            write.refresh_from_db()
+            assert (read.state, write.state) == (TaskState.RUNNING, TaskState.QUEUED)
+
+            # A fresh process on the same port: nothing in memory.
+            second = start_server(tmp_path, port=port, ACS_VAR_DIR=str(tmp_path))
+            cpe.options = cpe.options.with_overrides(answer_delay=0.0)
+            again = bg.run(cpe.run_session(["2 PERIODIC"]))
+            assert_completed(again, second)
+            assert again.rpcs == ["GetParameterValues", "SetParameterValues"]
+            # Not left locked either: the next session is an ordinary one.
+            assert_completed(bg.run(cpe.run_session(["2 PERIODIC"])), second)
     finally:
-        stop_server(other)
-    task.refresh_from_db()
-    assert task.state == TaskState.DONE
+        stop_server(first)
+        if second is not None:
+            stop_server(second)
+    read.refresh_from_db()
+    write.refresh_from_db()
+    assert read.state == TaskState.DONE and read.result["values"] == {SSID: original}
+    assert read.attempts == 1 and read.progress.get("resent") == 1  # sent once more, done once
+    assert write.state == TaskState.DONE and cpe.get(SSID) == "after-restart"
+    assert Parameter.objects.get(device=device, path=SSID).value == "after-restart"
+    device.refresh_from_db()
+    assert device.has_tasks is False
+    outcomes = list(SessionLog.objects.filter(device=device).order_by("started"))
+    assert [log.outcome for log in outcomes][-2:] == ["ok", "ok"]
 
 
 class _Files(BaseHTTPRequestHandler):
