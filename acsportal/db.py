@@ -4,11 +4,16 @@ A periodic CWMP session reads one device and writes it and its session log.
 Through the ORM each of those statements cost 0.2-0.85 ms of CPU on the
 2-core benchmark machine (compiling the query, not running it: the same SQL
 through a cursor costs 0.04-0.1 ms), which made the ORM, not the database,
-most of a session's cost. These helpers write the SQL once per model and
-keep the ORM's semantics where it matters: values are prepared by each
-field (``get_db_prep_save``: JSON, dates, defaults, ``auto_now_add``) and
-rows come back through the fields' and backend's converters as real model
-instances. Everything else uses the ORM.
+most of a session's cost. These helpers write the SQL once per model (and
+column set) and keep the ORM's semantics where it matters: values are
+prepared as each field prepares them (JSON, dates, ``auto_now_add``), rows
+come back through the fields' and backend's converters as real model
+instances, and columns left out of a select are deferred fields (read on
+first use, as with ``QuerySet.only``). Everything else uses the ORM.
+
+Field types whose preparation is the identity for values already of the
+field's Python type (text, integers, booleans, keys) skip Django's
+preparation chain: the hot path only passes such values.
 """
 
 # SQL here is built from the models' own table and column names; every value
@@ -17,14 +22,35 @@ instances. Everything else uses the ORM.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import connection, transaction
-from django.db.models import Model
+from django.db import connection, models, transaction
+from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
+
+# Fields whose get_db_prep_save returns a value of the right Python type unchanged.
+_PLAIN_FIELDS = (
+    models.CharField,  # TextField, GenericIPAddressField are not CharFields: prepared
+    models.IntegerField,  # and the Positive/Small/Big variants
+    models.BooleanField,
+    models.AutoField,
+    models.BigAutoField,
+)
+
+
+def _preparer(field: Field) -> Callable[[Any], Any] | None:
+    """None where a value goes to the driver as it is, else the field's preparation."""
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    if isinstance(target, _PLAIN_FIELDS) or isinstance(target, models.TextField):
+        return None
+
+    def prepare(value: Any, _field: Field = field) -> Any:
+        return _field.get_db_prep_save(value, connection)
+
+    return prepare
 
 
 @dataclass(slots=True, frozen=True)
@@ -35,16 +61,20 @@ class _Select:
     converters: tuple[tuple[int, Any, tuple[Any, ...]], ...]
 
 
-_selects: dict[tuple[type[Model], str], _Select] = {}
+_selects: dict[tuple[type[Model], str, tuple[str, ...] | None], _Select] = {}
 
 
-def _select_plan(model: type[Model]) -> _Select:
-    key = (model, connection.vendor)
+def _select_plan(model: type[Model], only: tuple[str, ...] | None) -> _Select:
+    key = (model, connection.vendor, only)
     plan = _selects.get(key)
     if plan is None:
         qn = connection.ops.quote_name
         table = model._meta.db_table
-        fields = model._meta.concrete_fields
+        fields = [
+            f
+            for f in model._meta.concrete_fields
+            if only is None or f.primary_key or f.name in only or f.attname in only
+        ]
         converters = []
         for i, field in enumerate(fields):
             col = field.get_col(table)
@@ -60,9 +90,15 @@ def _select_plan(model: type[Model]) -> _Select:
     return plan
 
 
-def select_one(model: type[M], where: str, params: Sequence[Any]) -> M | None:
-    """The first row matching ``where`` (SQL with %s placeholders) as a model instance."""
-    plan = _select_plan(model)
+def select_one(
+    model: type[M], where: str, params: Sequence[Any], *, only: Iterable[str] | None = None
+) -> M | None:
+    """The first row matching ``where`` (SQL with %s placeholders) as a model instance.
+
+    ``only`` names the fields to read (the primary key always is); the others
+    are deferred, so reading one later costs a query, as with ``QuerySet.only``.
+    """
+    plan = _select_plan(model, tuple(sorted(only)) if only is not None else None)
     with connection.cursor() as cursor:
         cursor.execute(f"{plan.sql} WHERE {where} LIMIT 1", params)
         row = cursor.fetchone()
@@ -77,20 +113,33 @@ def select_one(model: type[M], where: str, params: Sequence[Any]) -> M | None:
     return model.from_db(connection.alias, plan.attnames, row)
 
 
+_preparers: dict[tuple[type[Model], str, str], tuple[str, Callable[[Any], Any] | None]] = {}
+
+
+def _column(model: type[Model], name: str) -> tuple[str, Callable[[Any], Any] | None]:
+    key = (model, connection.vendor, name)
+    found = _preparers.get(key)
+    if found is None:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field)
+        found = _preparers[key] = (connection.ops.quote_name(field.column), _preparer(field))
+    return found
+
+
 def _update_sql(model: type[Model], values: Mapping[str, Any]) -> tuple[str, list[Any]]:
     opts = model._meta
     qn = connection.ops.quote_name
     assignments, params = [], []
     for name, value in values.items():
-        field = opts.get_field(name)
-        assignments.append(f"{qn(field.column)} = %s")  # type: ignore[union-attr]
-        params.append(field.get_db_prep_save(value, connection))  # type: ignore[union-attr]
+        column, prepare = _column(model, name)
+        assignments.append(f"{column} = %s")
+        params.append(value if prepare is None or value is None else prepare(value))
     sql = f"UPDATE {qn(opts.db_table)} SET {', '.join(assignments)} WHERE {qn(opts.pk.column)} = %s"
     return sql, params
 
 
 def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
-    """``UPDATE ... SET <values> WHERE pk = ...`` with each field preparing its value."""
+    """``UPDATE ... SET <values> WHERE pk = ...``, each value prepared as its field does."""
     if not values:
         return 0
     sql, params = _update_sql(model, values)
@@ -99,7 +148,14 @@ def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
         return cursor.rowcount
 
 
-_inserts: dict[tuple[type[Model], str], tuple[str, tuple[Any, ...]]] = {}
+@dataclass(slots=True, frozen=True)
+class _Insert:
+    sql: str
+    # (field, its preparation or None, whether pre_save computes the value)
+    fields: tuple[tuple[Field, Callable[[Any], Any] | None, bool], ...]
+
+
+_inserts: dict[tuple[type[Model], str], _Insert] = {}
 
 
 def _insert_sql(obj: Model) -> tuple[str, list[Any]]:
@@ -109,16 +165,27 @@ def _insert_sql(obj: Model) -> tuple[str, list[Any]]:
     if plan is None:
         qn = connection.ops.quote_name
         opts = model._meta
-        fields = tuple(f for f in opts.concrete_fields if not f.primary_key)
+        fields = [f for f in opts.concrete_fields if not f.primary_key]
         sql = (
             f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))})"
         )
         if connection.features.can_return_columns_from_insert:
             sql += f" RETURNING {qn(opts.pk.column)}"
-        plan = _inserts[key] = (sql, fields)
-    sql, fields = plan
-    return sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+        computed = tuple(
+            (
+                f,
+                _preparer(f),
+                bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)),
+            )
+            for f in fields
+        )
+        plan = _inserts[key] = _Insert(sql, computed)
+    params = []
+    for field, prepare, computed in plan.fields:
+        value = field.pre_save(obj, True) if computed else getattr(obj, field.attname)
+        params.append(value if prepare is None or value is None else prepare(value))
+    return plan.sql, params
 
 
 def _inserted(obj: M, cursor: Any) -> M:

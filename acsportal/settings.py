@@ -118,9 +118,11 @@ else:
     # behind a PgBouncer in transaction mode, which cannot keep prepared
     # statements.
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
-            "ACS_DB_SERVER_SIDE_BINDING", True
-        )
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options["server_side_binding"] = env.bool("ACS_DB_SERVER_SIDE_BINDING", True)
+        if options["server_side_binding"]:
+            # psycopg prepares a statement the fifth time a connection runs it.
+            options["prepare_threshold"] = 5
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

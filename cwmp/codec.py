@@ -569,16 +569,11 @@ def is_empty(body: bytes | None) -> bool:
     return not body or _BLANK_RE.match(body) is not None
 
 
-def parse(body: bytes, *, max_bytes: int = MAX_BYTES) -> Envelope:
-    """Turn a non-blank HTTP body into an Envelope or raise CodecError.
+def precheck(body: bytes, *, max_bytes: int = MAX_BYTES) -> bytes:
+    """The checks ``parse`` makes before any XML parser runs; raises CodecError.
 
-    Hardening, in order: size cap; the first significant byte must be ``<``
-    (so UTF-16/32 and binary junk stop here); a declared encoding must be
-    ASCII-compatible (UTF-8, ASCII, Latin-1/-15, cp1252); any DOCTYPE or ENTITY text is
-    refused before the parser runs, so no entity is ever declared, let alone
-    expanded; a parser that resolves nothing and loads nothing; libxml2's own
-    depth limit; then ``MAX_DEPTH``. Invalid UTF-8 and unknown encodings are
-    parser errors. All of these are fault 8002.
+    Cheap (a length, a few byte searches), so the view can refuse a hostile
+    body before deciding anything else about it.
     """
     if not isinstance(body, bytes):
         if isinstance(body, bytearray | memoryview):
@@ -597,6 +592,35 @@ def parse(body: bytes, *, max_bytes: int = MAX_BYTES) -> Envelope:
         raise CodecError(f"encoding {declared.group(1).decode('ascii')!r} is not accepted")
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise CodecError("DOCTYPE and ENTITY declarations are refused")
+    return body
+
+
+# A start tag of an element named Inform, with any prefix or none. XML text
+# cannot hold a raw "<", so only markup matches (InformResponse does not).
+_INFORM_TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Inform[\s/>]")
+
+
+def looks_like_inform(body: bytes) -> bool:
+    """Whether a body holds an Inform, without parsing it.
+
+    For the first POST of a session, which carries no credentials and only
+    earns a 401 challenge: parsing it would be spent twice.
+    """
+    return _INFORM_TAG_RE.search(body) is not None
+
+
+def parse(body: bytes, *, max_bytes: int = MAX_BYTES) -> Envelope:
+    """Turn a non-blank HTTP body into an Envelope or raise CodecError.
+
+    Hardening, in order: size cap; the first significant byte must be ``<``
+    (so UTF-16/32 and binary junk stop here); a declared encoding must be
+    ASCII-compatible (UTF-8, ASCII, Latin-1/-15, cp1252); any DOCTYPE or ENTITY text is
+    refused before the parser runs, so no entity is ever declared, let alone
+    expanded; a parser that resolves nothing and loads nothing; libxml2's own
+    depth limit; then ``MAX_DEPTH``. Invalid UTF-8 and unknown encodings are
+    parser errors. All of these are fault 8002.
+    """
+    body = precheck(body, max_bytes=max_bytes)
     parser, too_deep = _tools()
     try:
         root = etree.fromstring(body, parser)

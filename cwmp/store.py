@@ -336,38 +336,45 @@ class RedisSessionStore:
     """The shared store for several worker processes or machines."""
 
     def __init__(self, url: str, prefix: str = "acs:cwmp:", nonce_ttl: int = 600) -> None:
-        from acsportal.redisclient import get_redis
+        from acsportal.redisclient import Script
 
         self._url = url
-        first = get_redis(url)
         self._p = prefix
         self._nonce_ttl = nonce_ttl
-        self._lock_device = first.register_script(_LOCK_DEVICE)
-        self._steal_device = first.register_script(_STEAL_DEVICE)
-        self._delete_if = first.register_script(_DELETE_IF)
-        self._admit = first.register_script(_ADMIT)
-        self._seen = first.register_script(_SEEN)
-        self._begin = first.register_script(_BEGIN)
-        self._finish = first.register_script(_FINISH)
-        self._load_for_connection = first.register_script(_LOAD_FOR_CONNECTION)
-        self._save = first.register_script(_SAVE)
+        self._lock_device = Script(_LOCK_DEVICE)
+        self._steal_device = Script(_STEAL_DEVICE)
+        self._delete_if = Script(_DELETE_IF)
+        self._admit = Script(_ADMIT)
+        self._seen = Script(_SEEN)
+        self._begin = Script(_BEGIN)
+        self._finish = Script(_FINISH)
+        self._load_for_connection = Script(_LOAD_FOR_CONNECTION)
+        self._save = Script(_SAVE)
 
     @property
     def _r(self) -> Any:
-        # This thread's connection (acsportal.redisclient); scripts run on it.
+        """This thread's redis-py client, for the commands off the hot path."""
         from acsportal.redisclient import get_redis
 
         return get_redis(self._url)
 
+    def _eval(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
+        """Run a script on this thread's lean connection (acsportal.redisclient)."""
+        from acsportal.redisclient import connection
+
+        return connection(self._url).evalsha(script, keys, args)
+
     def load(self, sid: str) -> dict[str, Any] | None:
-        raw = self._r.get(f"{self._p}s:{sid}")
+        from acsportal.redisclient import connection
+
+        raw = connection(self._url).execute("GET", f"{self._p}s:{sid}")
         return json.loads(raw) if raw else None
 
     def load_for_connection(self, conn: str) -> dict[str, Any] | None:
         # The session key is built from the sid inside the script; fine on a
         # single Redis, which is what the CWMP store runs on.
-        raw = self._load_for_connection(
-            client=self._r, keys=[f"{self._p}c:{conn}"], args=[f"{self._p}s:"]
+        raw = self._eval(
+            self._load_for_connection, keys=[f"{self._p}c:{conn}"], args=[f"{self._p}s:"]
         )
         return json.loads(raw) if raw else None
 
@@ -389,8 +396,8 @@ class RedisSessionStore:
         conn: str = "",
         event: Event | None = None,
     ) -> None:
-        self._save(
-            client=self._r,
+        self._eval(
+            self._save,
             keys=[f"{self._p}s:{sid}", f"{self._p}active", f"{self._p}c:{conn}"],
             args=[
                 json.dumps(state, separators=(",", ":")),
@@ -405,8 +412,8 @@ class RedisSessionStore:
     def begin(
         self, sid: str, device: str, limit: int, ttl: int, nonce: NonceUse | None = None
     ) -> tuple[str, str | None]:
-        status, holder = self._begin(
-            client=self._r,
+        status, holder = self._eval(
+            self._begin,
             keys=[
                 f"{self._p}active",
                 f"{self._p}d:{device}",
@@ -425,8 +432,8 @@ class RedisSessionStore:
         return status, holder or None
 
     def finish(self, sid: str, device: str, conn: str, event: Event | None = None) -> None:
-        self._finish(
-            client=self._r,
+        self._eval(
+            self._finish,
             keys=[
                 f"{self._p}s:{sid}",
                 f"{self._p}active",
@@ -447,27 +454,23 @@ class RedisSessionStore:
         return sid if isinstance(sid, str) else None  # decode_responses=True
 
     def unbind_connection(self, conn: str, sid: str) -> None:
-        self._delete_if(client=self._r, keys=[f"{self._p}c:{conn}"], args=[sid])
+        self._eval(self._delete_if, keys=[f"{self._p}c:{conn}"], args=[sid])
 
     def lock_device(self, device: str, sid: str, ttl: int) -> str | None:
-        holder = self._lock_device(client=self._r, keys=[f"{self._p}d:{device}"], args=[sid, ttl])
+        holder = self._eval(self._lock_device, keys=[f"{self._p}d:{device}"], args=[sid, ttl])
         return holder or None
 
     def steal_device(self, device: str, old_sid: str, sid: str, ttl: int) -> bool:
         return bool(
-            self._steal_device(
-                client=self._r, keys=[f"{self._p}d:{device}"], args=[old_sid, sid, ttl]
-            )
+            self._eval(self._steal_device, keys=[f"{self._p}d:{device}"], args=[old_sid, sid, ttl])
         )
 
     def unlock_device(self, device: str, sid: str) -> None:
-        self._delete_if(client=self._r, keys=[f"{self._p}d:{device}"], args=[sid])
+        self._eval(self._delete_if, keys=[f"{self._p}d:{device}"], args=[sid])
 
     def admit(self, sid: str, limit: int, ttl: int) -> bool:
         return bool(
-            self._admit(
-                client=self._r, keys=[f"{self._p}active"], args=[sid, time.time(), limit, ttl]
-            )
+            self._eval(self._admit, keys=[f"{self._p}active"], args=[sid, time.time(), limit, ttl])
         )
 
     def leave(self, sid: str) -> None:
@@ -478,8 +481,8 @@ class RedisSessionStore:
 
     def seen(self, nonce: str, nc: int, binding: str) -> bool:
         return bool(
-            self._seen(
-                client=self._r, keys=[f"{self._p}n:{nonce}"], args=[nc, binding, self._nonce_ttl]
+            self._eval(
+                self._seen, keys=[f"{self._p}n:{nonce}"], args=[nc, binding, self._nonce_ttl]
             )
         )
 

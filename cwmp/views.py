@@ -105,6 +105,12 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     envelope: m.Envelope | None = None
     if not codec.is_empty(body):
         try:
+            if _challenge_first(request, tenant, body):
+                # The first POST of a session: an Inform without credentials.
+                # It only earns a challenge, so it is not parsed (the CPE
+                # sends it again with credentials), only checked for hostility.
+                codec.precheck(body, max_bytes=settings.CWMP_MAX_BODY_BYTES)
+                return _challenge(tenant)
             envelope = codec.parse(body, max_bytes=settings.CWMP_MAX_BODY_BYTES)
         except codec.CodecError as exc:
             log.warning(
@@ -121,6 +127,15 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     except DatabaseError:
         log.exception("cwmp %s: database error", tenant.slug)
         return _busy("database unavailable, try later")
+
+
+def _challenge_first(request: HttpRequest, tenant: Tenant, body: bytes) -> bool:
+    return (
+        not request.META.get("HTTP_AUTHORIZATION")
+        and (tenant.allows_digest or tenant.allows_basic)
+        and client_certificate(request) is None
+        and codec.looks_like_inform(body)
+    )
 
 
 def _binding(sid: str, conn: str) -> str:

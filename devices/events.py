@@ -33,6 +33,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from acsportal.redisclient import Script
+
 log = logging.getLogger("acsportal.events")
 
 CHANNEL_PREFIX = "acs:ev:"
@@ -138,10 +140,12 @@ class _RedisSubscription:
 
 
 # One event to several channels in one round trip (the last argument is the event).
-_PUBLISH = """
+_PUBLISH = Script(
+    """
 for i = 1, #ARGV - 1 do redis.call('PUBLISH', ARGV[i], ARGV[#ARGV]) end
 return 1
 """
+)
 
 
 class RedisBus:
@@ -155,20 +159,16 @@ class RedisBus:
         # the database number keeps two installations on one server apart.
         db = redis.ConnectionPool.from_url(url).connection_kwargs.get("db", 0)
         self.prefix = f"{CHANNEL_PREFIX}{db}:"
-        self._publish: Any = None
 
     def channels(self, topics: Sequence[str]) -> list[str]:
         """The Redis channels of ``topics`` (for a store publishing in its own script)."""
         return [self.prefix + t for t in topics]
 
     def publish(self, topics: Sequence[str], event: dict[str, Any]) -> None:
-        from acsportal.redisclient import get_redis
+        from acsportal.redisclient import connection
 
-        client = get_redis(self.url)
-        if self._publish is None:
-            self._publish = client.register_script(_PUBLISH)
         payload = json.dumps(event, separators=(",", ":"), default=str)
-        self._publish(client=client, keys=[], args=[*(self.prefix + t for t in topics), payload])
+        connection(self.url).evalsha(_PUBLISH, [], [*(self.prefix + t for t in topics), payload])
 
     async def subscribe(self, topics: Sequence[str]) -> Subscription:
         import redis.asyncio

@@ -6,14 +6,46 @@ from acsportal import db
 from devices.models import Device
 from tenants.models import Tenant
 
+# What a CWMP session reads of its device: credentials, the Inform summary it
+# compares, the task hints. The rest (identity parts, timestamps, the
+# connection-request credentials) is deferred: read on use, which only rare
+# paths (first contact, bootstrap provisioning) do.
+CWMP_DEVICE_FIELDS = (
+    "tenant",
+    "device_id",
+    "manufacturer",
+    "mac_address",
+    "software_version",
+    "hardware_version",
+    "provisioning_code",
+    "data_model",
+    "cwmp_version",
+    "ip_address",
+    "connection_request_url",
+    "udp_connection_request_address",
+    "cwmp_username",
+    "cwmp_ha1_md5",
+    "cwmp_ha1_sha256",
+    "last_events",
+    "inform_digest",
+    "has_tasks",
+    "unsupported_methods",
+)
+
 
 def device_for_cwmp(*, tenant: Tenant, device_id: str) -> Device | None:
     """The device an Inform names, with its credentials, in one lean query.
 
     Every authenticated CWMP session starts here, so it skips the query
-    compiler (acsportal.db); the row is scoped to the tenant all the same.
+    compiler (acsportal.db) and reads only ``CWMP_DEVICE_FIELDS``; the row is
+    scoped to the tenant all the same.
     """
-    device = db.select_one(Device, "tenant_id = %s AND device_id = %s", [tenant.pk, device_id])
+    device = db.select_one(
+        Device,
+        "tenant_id = %s AND device_id = %s",
+        [tenant.pk, device_id],
+        only=CWMP_DEVICE_FIELDS,
+    )
     if device is not None:
         device.tenant = tenant  # the caller's instance: no second query for it
     return device

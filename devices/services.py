@@ -123,6 +123,15 @@ def _inform_fields(
     return fields
 
 
+# Written whenever an Inform sets them, never compared: the Inform's time
+# always differs, and the CWMP path does not read the timestamps at all.
+_ALWAYS_WRITTEN = frozenset({"last_inform", "last_boot", "last_bootstrap"})
+
+
+def _changed(device: Device, fields: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in fields.items() if k in _ALWAYS_WRITTEN or getattr(device, k) != v}
+
+
 def device_session_open(
     *,
     tenant: Tenant,
@@ -168,7 +177,7 @@ def device_session_open(
             now=now,
         )
         if fields["inform_digest"] == device.inform_digest:
-            changed = {k: v for k, v in fields.items() if getattr(device, k) != v}
+            changed = _changed(device, fields)
             log = db.update_then_insert(Device, device.pk, changed, new_log(device))
             for k, v in changed.items():
                 setattr(device, k, v)
@@ -234,7 +243,7 @@ def device_inform(
             return device, True
         # Lost a registration race: fall through to the update path.
     old_digest = device.inform_digest
-    changed = {k: v for k, v in fields.items() if getattr(device, k) != v}
+    changed = _changed(device, fields)
     # last_inform always changes, so this is the one statement a quiet
     # periodic session costs.
     db.update(Device, device.pk, changed)

@@ -95,3 +95,29 @@ def test_a_tenant_scoped_lookup_stays_scoped():
     where = "tenant_id = %s AND device_id = %s"
     assert db.select_one(Device, where, [other.pk, device.device_id]) is None
     assert db.select_one(Device, where, [tenant.pk, device.device_id]).pk == device.pk
+
+
+def test_select_only_some_fields_defers_the_rest():
+    device = DeviceFactory(serial_number="SNX", last_boot=WHEN)
+    got = db.select_one(Device, "id = %s", [device.pk], only=["device_id", "has_tasks"])
+    assert got.get_deferred_fields() >= {"serial_number", "last_boot", "unsupported_methods"}
+    assert "device_id" not in got.get_deferred_fields()
+    with CaptureQueriesContext(connection) as queries:
+        assert got.serial_number == "SNX"  # read on first use, like QuerySet.only
+    assert len(queries) == 1
+
+
+def test_values_are_prepared_per_field_type():
+    device = DeviceFactory()
+    db.update(
+        Device,
+        device.pk,
+        {
+            "ip_address": "2001:db8::1",
+            "has_tasks": True,
+            "last_events": "1 BOOT",
+            "last_boot": None,
+        },
+    )
+    device.refresh_from_db()
+    assert (device.ip_address, device.has_tasks, device.last_boot) == ("2001:db8::1", True, None)

@@ -1089,3 +1089,27 @@ def test_parse_is_safe_from_several_threads() -> None:
         results = list(pool.map(parse, bodies))
     assert [type(e.body) for e in results[:4]] == [m.Inform, m.Inform, m.Inform, m.Fault]
     assert all(r == parse(b) for r, b in zip(results[:4], bodies[:4], strict=True))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"<soap:Body><cwmp:Inform><DeviceId/></cwmp:Inform>", True),
+        (b"<Body><Inform xmlns='urn:dslforum-org:cwmp-1-0'>", True),
+        (b"<Body><cwmp:Inform/></Body>", True),
+        (b"<cwmp:Inform\n>", True),
+        (b"<cwmp:InformResponse>", False),
+        (b"<cwmp:GetParameterValuesResponse><Value>Inform</Value>", False),
+        (b"<Value>&lt;Inform&gt;</Value>", False),
+        (b"", False),
+    ],
+)
+def test_looks_like_inform_without_parsing(body, expected):
+    assert codec.looks_like_inform(body) is expected
+
+
+def test_precheck_refuses_what_parse_refuses_before_parsing():
+    for body in (b"<!DOCTYPE x><x/>", b"\xff\xfe<x/>", b"junk", b"   "):
+        with pytest.raises(CodecError):
+            codec.precheck(body)
+    assert codec.precheck(b"<x/>") == b"<x/>"

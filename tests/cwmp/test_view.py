@@ -564,3 +564,36 @@ def test_default_url_serves_the_only_tenant(tenant):
     assert Device.objects.get().tenant == tenant
     TenantFactory(slug="second")
     assert ScriptedCPE(Client(), "/cwmp/").inform(inform_body("SN2")).status_code == 404
+
+
+def test_first_post_without_credentials_is_challenged_unparsed(cpe, monkeypatch):
+    """The Inform that only earns a 401 is not parsed (it comes again with credentials)."""
+    parsed = []
+    real_parse = codec.parse
+    monkeypatch.setattr(
+        codec, "parse", lambda body, **kw: parsed.append(1) or real_parse(body, **kw)
+    )
+    cpe.authorization = None
+    response = cpe.post(inform_body("SN1"))
+    assert response.status_code == 401 and "Digest" in response["WWW-Authenticate"]
+    assert parsed == []
+    assert Device.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e 'x'>]><Inform>&e;</Inform>",
+        b"\xff\xfe<Inform/>",
+    ],
+    ids=["xxe", "not-ascii-compatible"],
+)
+def test_hostile_inform_without_credentials_is_refused_not_challenged(cpe, body):
+    cpe.authorization = None
+    assert cpe.post(body).status_code == 400
+
+
+def test_non_inform_without_credentials_or_session_is_still_400(cpe):
+    cpe.authorization = None
+    response = cpe.post(codec.serialize(m.Envelope(body=m.GetRPCMethods(), cwmp_ns=m.CWMP_NS_1_0)))
+    assert response.status_code == 400
