@@ -6,8 +6,8 @@ Through the ORM each of those statements cost 0.2-0.85 ms of CPU on the
 through a cursor costs 0.04-0.1 ms), which made the ORM, not the database,
 most of a session's cost. These helpers write the SQL once per model (and
 column set) and keep the ORM's semantics where it matters: values are
-prepared as each field prepares them (JSON, dates, ``auto_now_add``), rows
-come back through the fields' and backend's converters as real model
+prepared as each field prepares them (JSON, dates, addresses, defaults),
+rows come back through the fields' and backend's converters as real model
 instances, and columns left out of a select are deferred fields (read on
 first use, as with ``QuerySet.only``). Everything else uses the ORM.
 
@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 
 from django.db import connection, models, transaction
 from django.db.models import Field, Model
+from django.db.models.base import ModelState
+from django.utils import timezone
 
 M = TypeVar("M", bound=Model)
 
@@ -110,7 +112,15 @@ def select_one(
             for convert in converters:
                 values[i] = convert(values[i], col, connection)
         row = values
-    return model.from_db(connection.alias, plan.attnames, row)
+    # What Model.from_db builds, without __init__'s walk over every field: a
+    # field left out is simply absent from __dict__, which is how Django
+    # marks a deferred field.
+    obj = model.__new__(model)
+    state = obj._state = ModelState()
+    state.adding = False
+    state.db = connection.alias
+    obj.__dict__.update(zip(plan.attnames, row, strict=True))
+    return obj
 
 
 _preparers: dict[tuple[type[Model], str, str], tuple[str, Callable[[Any], Any] | None]] = {}
@@ -149,19 +159,24 @@ def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
 
 
 @dataclass(slots=True, frozen=True)
-class _Insert:
+class _Row:
     sql: str
-    # (field, its preparation or None, whether pre_save computes the value)
-    fields: tuple[tuple[Field, Callable[[Any], Any] | None, bool], ...]
+    # (name, attname, default factory, preparation or None) per column
+    fields: tuple[tuple[str, str, Callable[[], Any], Callable[[Any], Any] | None], ...]
 
 
-_inserts: dict[tuple[type[Model], str], _Insert] = {}
+_rows: dict[tuple[type[Model], str], _Row] = {}
 
 
-def _insert_sql(obj: Model) -> tuple[str, list[Any]]:
-    model = type(obj)
+def _default(field: Field) -> Callable[[], Any]:
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return timezone.now
+    return field.get_default
+
+
+def _row_sql(model: type[Model], values: Mapping[str, Any]) -> tuple[str, list[Any]]:
     key = (model, connection.vendor)
-    plan = _inserts.get(key)
+    plan = _rows.get(key)
     if plan is None:
         qn = connection.ops.quote_name
         opts = model._meta
@@ -172,60 +187,65 @@ def _insert_sql(obj: Model) -> tuple[str, list[Any]]:
         )
         if connection.features.can_return_columns_from_insert:
             sql += f" RETURNING {qn(opts.pk.column)}"
-        computed = tuple(
-            (
-                f,
-                _preparer(f),
-                bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)),
-            )
-            for f in fields
+        plan = _rows[key] = _Row(
+            sql, tuple((f.name, f.attname, _default(f), _preparer(f)) for f in fields)
         )
-        plan = _inserts[key] = _Insert(sql, computed)
     params = []
-    for field, prepare, computed in plan.fields:
-        value = field.pre_save(obj, True) if computed else getattr(obj, field.attname)
+    for name, attname, default, prepare in plan.fields:
+        if attname in values:
+            value = values[attname]
+        elif name in values:
+            value = values[name]
+        else:
+            value = default()
         params.append(value if prepare is None or value is None else prepare(value))
     return plan.sql, params
 
 
-def _inserted(obj: M, cursor: Any) -> M:
-    opts = type(obj)._meta
-    if connection.features.can_return_columns_from_insert:
-        obj.pk = cursor.fetchone()[0]
-    else:
-        obj.pk = connection.ops.last_insert_id(cursor, opts.db_table, opts.pk.column)
-    obj._state.adding = False
-    obj._state.db = connection.alias
-    return obj
+def insert_row(model: type[Model], values: Mapping[str, Any]) -> Any:
+    """``INSERT`` one row from field values (by name or attname; defaults for the rest); its pk.
 
-
-def insert(obj: M) -> M:
-    """``INSERT`` one new instance (all its fields, defaults applied) and set its pk."""
-    sql, params = _insert_sql(obj)
+    ``insert`` without building a model instance, for rows the caller never
+    reads back (a session's log, while it is open).
+    """
+    sql, params = _row_sql(model, values)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return _inserted(obj, cursor)
+        return _new_pk(model, cursor)
 
 
-def update_then_insert(model: type[Model], pk: Any, values: Mapping[str, Any], obj: M) -> M:
-    """``update`` then ``insert``, both or neither.
+def _new_pk(model: type[Model], cursor: Any) -> Any:
+    opts = model._meta
+    if connection.features.can_return_columns_from_insert:
+        return cursor.fetchone()[0]
+    return connection.ops.last_insert_id(cursor, opts.db_table, opts.pk.column)
+
+
+def update_then_insert_row(
+    model: type[Model],
+    pk: Any,
+    values: Mapping[str, Any],
+    row_model: type[Model],
+    row: Mapping[str, Any],
+) -> Any:
+    """``update`` then ``insert_row``, both or neither; the new row's pk.
 
     On PostgreSQL that is one statement (the UPDATE in a data-modifying
     CTE), so it needs no transaction of its own: two round trips fewer than
     BEGIN, UPDATE, INSERT, COMMIT. Elsewhere, both in one transaction.
     """
     if not values:
-        return insert(obj)
+        return insert_row(row_model, row)
     update_sql, update_params = _update_sql(model, values)
-    insert_sql, insert_params = _insert_sql(obj)
+    insert_sql, insert_params = _row_sql(row_model, row)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
                 f"WITH updated AS ({update_sql}) {insert_sql}",
                 [*update_params, pk, *insert_params],
             )
-            return _inserted(obj, cursor)
+            return _new_pk(row_model, cursor)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(update_sql, [*update_params, pk])
         cursor.execute(insert_sql, insert_params)
-        return _inserted(obj, cursor)
+        return _new_pk(row_model, cursor)

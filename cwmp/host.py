@@ -41,7 +41,7 @@ class DjangoHost:
         ]
         # The device, its changed values and the session log are written
         # together or not at all.
-        device, self.created, log = device_services.device_session_open(
+        device, self.created, log_pk = device_services.device_session_open(
             tenant=self.tenant,
             device=self.device,
             oui=ident.oui,
@@ -69,7 +69,7 @@ class DjangoHost:
                 device.has_tasks = True
         self.device = device
         state.device_pk = device.pk
-        state.log_pk = log.pk
+        state.log_pk = log_pk
         state.has_tasks = device.has_tasks
         state.unsupported = list(device.unsupported_methods)
         state.data_model = device.data_model

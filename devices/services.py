@@ -146,8 +146,10 @@ def device_session_open(
     cwmp_version: str,
     now: datetime,
     session_id: str,
-) -> tuple[Device, bool, SessionLog]:
+) -> tuple[Device, bool, int]:
     """An Inform's writes: the device (``device_inform``) and its session's log, together.
+
+    Returns the device, whether it was created, and the session log's pk.
 
     Both are written or neither. The common case, a known device whose
     Inform values did not change (the periodic Inform), is one UPDATE and
@@ -155,17 +157,17 @@ def device_session_open(
     quiet session opens without a transaction's extra round trips.
     """
 
-    def new_log(device: Device) -> SessionLog:
-        return SessionLog(
-            tenant=tenant,
-            device=device,
-            session_id=session_id,
-            started=now,
-            events=list(events),
-            remote_address=remote_address,
-            cwmp_version=cwmp_version,
-            messages=1,
-        )
+    def log_row(device: Device) -> dict[str, object]:
+        return {
+            "tenant_id": tenant.pk,
+            "device_id": device.pk,
+            "session_id": session_id,
+            "started": now,
+            "events": list(events),
+            "remote_address": remote_address,
+            "cwmp_version": cwmp_version,
+            "messages": 1,
+        }
 
     if device is not None:
         fields = _inform_fields(
@@ -178,10 +180,12 @@ def device_session_open(
         )
         if fields["inform_digest"] == device.inform_digest:
             changed = _changed(device, fields)
-            log = db.update_then_insert(Device, device.pk, changed, new_log(device))
+            log_pk = db.update_then_insert_row(
+                Device, device.pk, changed, SessionLog, log_row(device)
+            )
             for k, v in changed.items():
                 setattr(device, k, v)
-            return device, False, log
+            return device, False, log_pk
     with transaction.atomic():
         device, created = device_inform(
             tenant=tenant,
@@ -196,8 +200,8 @@ def device_session_open(
             cwmp_version=cwmp_version,
             now=now,
         )
-        log = db.insert(new_log(device))
-    return device, created, log
+        log_pk = db.insert_row(SessionLog, log_row(device))
+    return device, created, log_pk
 
 
 def device_inform(
@@ -309,17 +313,16 @@ def session_log_open(
     cwmp_version: str,
     started: datetime,
 ) -> SessionLog:
-    return db.insert(
-        SessionLog(
-            tenant=tenant,
-            device=device,
-            session_id=session_id,
-            started=started,
-            events=list(events),
-            remote_address=remote_address,
-            cwmp_version=cwmp_version,
-            messages=1,
-        )
+    """A session's log, open; the CWMP path writes it with its Inform (device_session_open)."""
+    return SessionLog.objects.create(
+        tenant=tenant,
+        device=device,
+        session_id=session_id,
+        started=started,
+        events=list(events),
+        remote_address=remote_address,
+        cwmp_version=cwmp_version,
+        messages=1,
     )
 
 

@@ -47,27 +47,35 @@ def test_update_prepares_values_like_the_orm():
     assert db.update(Device, device.pk, {}) == 0
 
 
-def test_insert_applies_defaults_and_sets_the_pk():
+def test_insert_row_applies_defaults_and_returns_the_pk():
     device = DeviceFactory()
-    log = db.insert(SessionLog(tenant=device.tenant, device=device, session_id="s-1", started=WHEN))
-    assert log.pk is not None and log._state.adding is False
-    stored = SessionLog.objects.get(pk=log.pk)
+    pk = db.insert_row(
+        SessionLog,
+        {"tenant_id": device.tenant_id, "device": device.pk, "session_id": "s-1", "started": WHEN},
+    )
+    stored = SessionLog.objects.get(pk=pk)
     assert (stored.outcome, stored.rpcs, stored.events, stored.messages) == ("open", [], [], 0)
-    assert stored.started == WHEN
+    assert stored.started == WHEN and stored.device_id == device.pk
+
+
+def _log(device, session_id):
+    return {
+        "tenant_id": device.tenant_id,
+        "device_id": device.pk,
+        "session_id": session_id,
+        "started": WHEN,
+    }
 
 
 def test_update_then_insert_writes_both_in_one_statement_where_it_can():
     device = DeviceFactory()
     with CaptureQueriesContext(connection) as queries:
-        log = db.update_then_insert(
-            Device,
-            device.pk,
-            {"last_events": "2 PERIODIC"},
-            SessionLog(tenant=device.tenant, device=device, session_id="s-2", started=WHEN),
+        pk = db.update_then_insert_row(
+            Device, device.pk, {"last_events": "2 PERIODIC"}, SessionLog, _log(device, "s-2")
         )
     device.refresh_from_db()
     assert device.last_events == "2 PERIODIC"
-    assert SessionLog.objects.get(pk=log.pk).session_id == "s-2"
+    assert SessionLog.objects.get(pk=pk).session_id == "s-2"
     statements = [q["sql"] for q in queries.captured_queries]
     if connection.vendor == "postgresql":
         assert len(statements) == 1
@@ -75,15 +83,11 @@ def test_update_then_insert_writes_both_in_one_statement_where_it_can():
 
 def test_update_then_insert_is_all_or_nothing():
     device = DeviceFactory(last_events="before")
-    DeviceFactory(tenant=device.tenant)
     SessionLog.objects.create(tenant=device.tenant, device=device, session_id="dup", started=WHEN)
     # (a savepoint, so PostgreSQL's aborted test transaction can go on)
     with pytest.raises(IntegrityError), transaction.atomic():
-        db.update_then_insert(
-            Device,
-            device.pk,
-            {"last_events": "after"},
-            SessionLog(tenant=device.tenant, device=device, session_id="dup", started=WHEN),
+        db.update_then_insert_row(
+            Device, device.pk, {"last_events": "after"}, SessionLog, _log(device, "dup")
         )
     device.refresh_from_db()
     assert device.last_events == "before"
