@@ -196,6 +196,9 @@ CWMP_SESSION_TIMEOUT = env.int("CWMP_SESSION_TIMEOUT", default=30)
 # Concurrent sessions accepted before new ones get 503 + Retry-After.
 CWMP_MAX_SESSIONS = env.int("CWMP_MAX_SESSIONS", default=1000)
 CWMP_RETRY_AFTER = env.int("CWMP_RETRY_AFTER", default=60)
+# How often each server process closes the logs of sessions whose CPE went
+# silent (cwmp/housekeeping.py).
+CWMP_HOUSEKEEPING_INTERVAL = env.int("CWMP_HOUSEKEEPING_INTERVAL", default=60)
 # Addresses of reverse proxies whose X-Forwarded-For / X-Client-Port (the
 # CPE's own address and port) are trusted; the CWMP path keys cookie-less
 # sessions on that pair.

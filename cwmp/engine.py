@@ -12,6 +12,10 @@ The flow (TR-069 3.7.1, MaxEnvelopes = 1):
   CPE: its own requests       -> ACS: their responses (TransferComplete, …)
   CPE: empty POST             -> ACS: first queued RPC, or 204 and done
   CPE: RPC response / Fault   -> ACS: next RPC, or 204 and done
+
+HoldRequests (TR-069 A.4.1.2) is the ACS's to send: this ACS never holds a
+CPE's requests (it answers them as they come, then sends its own), so it
+never sets the header, and a CPE that echoes one is not misread.
 """
 
 from __future__ import annotations

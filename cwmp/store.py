@@ -72,6 +72,7 @@ class SessionStore(Protocol):
     def admit(self, sid: str, limit: int, ttl: int) -> bool: ...
     def leave(self, sid: str) -> None: ...
     def active_sessions(self) -> int: ...
+    def take_expired(self, limit: int = 1000) -> list[str]: ...
     def seen(self, nonce: str, nc: int, binding: str) -> bool: ...
 
 
@@ -139,9 +140,7 @@ class MemorySessionStore:
             return "replay", None
         with self._lock:
             now = self._clock()
-            for k in [k for k, exp in self._active.items() if exp < now]:
-                del self._active[k]
-            if sid not in self._active and len(self._active) >= limit:
+            if sid not in self._active and self._live(now) >= limit:
                 return "busy", None
             holder = self._get(f"d:{device}")
             if holder is not None and holder != sid:
@@ -197,12 +196,13 @@ class MemorySessionStore:
             if self._get(f"d:{device}") == sid:
                 del self._data[f"d:{device}"]
 
+    def _live(self, now: float) -> int:
+        return sum(1 for exp in self._active.values() if exp >= now)
+
     def admit(self, sid: str, limit: int, ttl: int) -> bool:
         with self._lock:
             now = self._clock()
-            for k in [k for k, exp in self._active.items() if exp < now]:
-                del self._active[k]
-            if sid not in self._active and len(self._active) >= limit:
+            if sid not in self._active and self._live(now) >= limit:
                 return False
             self._active[sid] = now + ttl
             return True
@@ -213,8 +213,15 @@ class MemorySessionStore:
 
     def active_sessions(self) -> int:
         with self._lock:
+            return self._live(self._clock())
+
+    def take_expired(self, limit: int = 1000) -> list[str]:
+        with self._lock:
             now = self._clock()
-            return sum(1 for exp in self._active.values() if exp >= now)
+            expired = [sid for sid, exp in self._active.items() if exp < now][:limit]
+            for sid in expired:
+                del self._active[sid]
+            return expired
 
     def seen(self, nonce: str, nc: int, binding: str) -> bool:
         with self._lock:
@@ -248,11 +255,12 @@ _DELETE_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
+# Sessions whose entry expired stay in the set, uncounted, until housekeeping
+# takes them (take_expired): they are the abandoned ones.
 _ADMIT = """
 local now = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) and
-   redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+   redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') >= tonumber(ARGV[3]) then
   return 0
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
@@ -275,9 +283,8 @@ if ARGV[5] ~= '' then
   end
 end
 local now = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) and
-   redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+   redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') >= tonumber(ARGV[3]) then
   return {'busy', false}
 end
 local holder = redis.call('GET', KEYS[2])
@@ -297,6 +304,11 @@ if ARGV[2] ~= '' then
   for i = 3, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[2]) end
 end
 return 1
+"""
+_TAKE_EXPIRED = """
+local sids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #sids > 0 then redis.call('ZREM', KEYS[1], unpack(sids)) end
+return sids
 """
 _LOAD_FOR_CONNECTION = """
 local sid = redis.call('GET', KEYS[1])
@@ -350,6 +362,7 @@ class RedisSessionStore:
         self._finish = Script(_FINISH)
         self._load_for_connection = Script(_LOAD_FOR_CONNECTION)
         self._save = Script(_SAVE)
+        self._take_expired = Script(_TAKE_EXPIRED)
 
     @property
     def _r(self) -> Any:
@@ -477,7 +490,11 @@ class RedisSessionStore:
         self._r.zrem(f"{self._p}active", sid)
 
     def active_sessions(self) -> int:
-        return int(self._r.zcount(f"{self._p}active", time.time(), "+inf"))
+        return int(self._r.zcount(f"{self._p}active", f"({time.time()}", "+inf"))
+
+    def take_expired(self, limit: int = 1000) -> list[str]:
+        found = self._eval(self._take_expired, keys=[f"{self._p}active"], args=[time.time(), limit])
+        return list(found or [])
 
     def seen(self, nonce: str, nc: int, binding: str) -> bool:
         return bool(

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from acsportal.http import plain as _text
-from cwmp import auth, codec, engine
+from cwmp import auth, codec, engine, housekeeping
 from cwmp import messages as m
 from cwmp.host import DjangoHost
 from cwmp.store import DeferredNonceCheck, SessionStore, get_store
@@ -459,3 +459,4 @@ def _finish(store: SessionStore, tenant: Tenant, state: engine.SessionState) -> 
         detail=state.detail,
     )
     store.finish(state.sid, f"{tenant.pk}|{state.device_id}", state.conn, event=ended)
+    housekeeping.maybe_run(store)

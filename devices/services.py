@@ -351,9 +351,16 @@ def session_log_close(
 
 
 def session_log_abandon(*, session_id: str, detail: str) -> None:
-    SessionLog.objects.filter(session_id=session_id, outcome=SessionOutcome.OPEN).update(
-        outcome=SessionOutcome.ABANDONED, detail=detail
-    )
+    session_logs_abandon(session_ids=[session_id], detail=detail)
+
+
+def session_logs_abandon(*, session_ids: Sequence[str], detail: str) -> int:
+    """Mark the still-open logs of these sessions abandoned; how many were."""
+    if not session_ids:
+        return 0
+    return SessionLog.objects.filter(
+        session_id__in=list(session_ids), outcome=SessionOutcome.OPEN
+    ).update(outcome=SessionOutcome.ABANDONED, detail=detail)
 
 
 def cpe_request_record(

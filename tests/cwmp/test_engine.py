@@ -265,3 +265,19 @@ def test_state_survives_a_round_trip_through_json():
     engine.handle(state, None, host)
     copy = engine.SessionState.from_dict(json.loads(json.dumps(state.to_dict())))
     assert copy == state
+
+
+def test_the_acs_never_holds_the_cpes_requests():
+    """TR-069 A.4.1.2: HoldRequests is the ACS's header; this ACS never sets it."""
+    request = m.GetParameterValues(parameter_names=["InternetGatewayDevice."])
+    host, state = FakeHost(queue=[request]), new_state()
+    reply = engine.start(state, inform("6 CONNECTION REQUEST"), host)
+    assert reply.envelope.hold_requests is None
+    # A CPE that echoes the header on its own request is answered all the same.
+    tc = m.Envelope(body=m.TransferComplete(command_key="k"), cwmp_ns=m.CWMP_NS_1_0, id="7")
+    tc.hold_requests = True
+    reply = engine.handle(state, tc, host)
+    assert isinstance(reply.envelope.body, m.TransferCompleteResponse)
+    assert reply.envelope.hold_requests is None
+    reply = engine.handle(state, None, host)
+    assert reply.envelope.body is request and reply.envelope.hold_requests is None

@@ -177,3 +177,36 @@ def test_save_and_finish_publish_the_session_event(store, settings):
         events.reset_bus()
     assert (first["kind"], second["kind"]) == ("started", "ended")
     assert first["session_id"] == "s1" and first["device"] == 9
+
+
+def test_expired_sessions_are_kept_for_housekeeping_until_taken():
+    clock = Clock()
+    store = MemorySessionStore(clock=clock)
+    assert store.begin("gone", "d1", limit=2, ttl=30) == ("ok", None)
+    assert store.begin("done", "d2", limit=2, ttl=30) == ("ok", None)
+    store.finish("done", "d2", "")
+    clock.now += 31
+    # Expired entries no longer count against the limit ...
+    assert store.active_sessions() == 0
+    assert store.begin("new1", "d3", limit=2, ttl=30)[0] == "ok"
+    assert store.begin("new2", "d4", limit=2, ttl=30)[0] == "ok"
+    # ... and only the session that never finished is handed over, once.
+    assert store.take_expired() == ["gone"]
+    assert store.take_expired() == []
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL not set")
+def test_expired_sessions_on_redis():
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    store = RedisSessionStore(settings.REDIS_URL, prefix="acs:test:")
+    assert store.begin("gone", "d1", limit=1, ttl=1) == ("ok", None)
+    assert store.begin("late", "d2", limit=1, ttl=30) == ("busy", None)
+    import time
+
+    time.sleep(1.1)
+    assert store.active_sessions() == 0
+    assert store.begin("late", "d2", limit=1, ttl=30) == ("ok", None)
+    assert store.take_expired() == ["gone"]
+    assert store.take_expired() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import re
 from contextlib import contextmanager
 
@@ -597,3 +598,46 @@ def test_non_inform_without_credentials_or_session_is_still_400(cpe):
     cpe.authorization = None
     response = cpe.post(codec.serialize(m.Envelope(body=m.GetRPCMethods(), cwmp_ns=m.CWMP_NS_1_0)))
     assert response.status_code == 400
+
+
+def test_a_session_whose_cpe_went_silent_is_closed_by_housekeeping(cpe, settings):
+    from cwmp import housekeeping
+    from cwmp.store import get_store
+
+    settings.CWMP_SESSION_TIMEOUT = 1
+    cpe.inform(inform_body("SN1"))  # ... and nothing more: no empty POST, no new Inform
+    assert SessionLog.objects.get().outcome == "open"
+    assert housekeeping.close_abandoned() == 0  # not expired yet
+    import time
+
+    time.sleep(1.1)
+    assert housekeeping.close_abandoned() == 1
+    log = SessionLog.objects.get()
+    assert log.outcome == "abandoned" and "silent" in log.detail
+    assert housekeeping.close_abandoned(get_store()) == 0
+
+
+def test_housekeeping_runs_beside_sessions_at_most_once_per_interval(cpe, settings, monkeypatch):
+    from cwmp import housekeeping
+
+    runs = []
+    monkeypatch.setattr(housekeeping, "close_abandoned", lambda store=None: runs.append(1))
+    monkeypatch.setattr(housekeeping, "_next_run", 0.0)
+    settings.CWMP_HOUSEKEEPING_INTERVAL = 3600
+    cpe.session(inform_body("SN1"))
+    cpe.session(inform_body("SN1"))
+    assert runs == [1]
+
+
+def test_housekeeping_command(cpe, settings):
+    import time
+
+    from django.core.management import call_command
+
+    settings.CWMP_SESSION_TIMEOUT = 1
+    cpe.inform(inform_body("SN1"))
+    time.sleep(1.1)
+    out = io.StringIO()
+    call_command("acs_housekeeping", stdout=out)
+    assert out.getvalue().strip() == "1 abandoned session(s) closed"
+    assert SessionLog.objects.get().outcome == "abandoned"
