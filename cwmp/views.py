@@ -390,7 +390,9 @@ def _continue_session(
             method="POST",
             ha1_for=ha1_for,
             tracker=store,
-            binding=_binding(state.sid, state.conn),
+            # A nonce count that does not move on is accepted only where it
+            # was first used: this session, on this TCP connection.
+            binding=_binding(state.sid, conn),
         )
         if not verdict.ok or verdict.username != state.username:
             log.warning(

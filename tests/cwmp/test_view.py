@@ -378,6 +378,18 @@ def test_nonce_reused_within_session_accepted_but_not_elsewhere(cpe):
     assert replay.post(inform_body("SN1")).status_code == 401
 
 
+def test_nonce_reused_in_the_same_session_on_another_connection_is_refused(cpe):
+    cpe.auth = "digest"
+    challenge = cpe.post(inform_body("SN1"))["WWW-Authenticate"]
+    cpe.authorization = digest_answer(challenge, "cpe", "cpe-secret", uri=cpe.url)
+    assert cpe.post(inform_body("SN1")).status_code == 200
+    cpe.port += 1  # another TCP connection, with the session's cookie ...
+    assert cpe.post(b"").status_code == 401  # ... and nc=00000001 again: a replay
+    # A count that moves on is fine from anywhere in the session.
+    cpe.authorization = digest_answer(challenge, "cpe", "cpe-secret", uri=cpe.url, nc=2)
+    assert cpe.post(b"").status_code == 204
+
+
 def test_trusted_proxy_forwarded_peer(tenant, settings):
     settings.CWMP_TRUSTED_PROXIES = ["127.0.0.1/32"]
     cpe = ScriptedCPE(Client(), "/cwmp/isp/", address="127.0.0.1", use_cookies=False)
