@@ -249,3 +249,69 @@ def update_then_insert_row(
         cursor.execute(update_sql, [*update_params, pk])
         cursor.execute(insert_sql, insert_params)
         return _new_pk(row_model, cursor)
+
+
+def upsert_rows(
+    model: type[Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    unique: Sequence[str],
+    update: Sequence[str],
+) -> int:
+    """Insert rows, or update ``update`` columns where ``unique`` already exists; the row count.
+
+    ``INSERT ... ON CONFLICT (unique) DO UPDATE`` (PostgreSQL, SQLite), with
+    rows given as field values (defaults for the rest) and sent as plain
+    parameters in as few statements as the database's parameter limit
+    allows. ``bulk_create(update_conflicts=True)`` did the same through
+    model instances and, on PostgreSQL, arrays that psycopg dumps in Python:
+    a tree refresh spent most of its time there. A row whose unique key
+    repeats within the call is written once, the last one winning.
+    """
+    if not rows:
+        return 0
+    key = (model, connection.vendor)
+    plan = _rows.get(key)
+    if plan is None:
+        _row_sql(model, rows[0])  # builds and caches the column plan
+        plan = _rows[key]
+    qn = connection.ops.quote_name
+    opts = model._meta
+    names = [name for name, *_ in plan.fields]
+    columns = ", ".join(qn(opts.get_field(n).column) for n in names)  # type: ignore[union-attr]
+    conflict = ", ".join(qn(opts.get_field(n).column) for n in unique)  # type: ignore[union-attr]
+    assignments = ", ".join(
+        f"{qn(c)} = EXCLUDED.{qn(c)}"
+        for c in (opts.get_field(n).column for n in update)  # type: ignore[union-attr]
+    )
+    unique_attnames = [opts.get_field(n).attname for n in unique]  # type: ignore[union-attr]
+    latest: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    for row in rows:
+        latest[
+            tuple(row.get(a, row.get(n)) for a, n in zip(unique_attnames, unique, strict=True))
+        ] = row
+    width = len(plan.fields)
+    limit = getattr(connection.features, "max_query_params", None) or 65535
+    per_statement = max(1, min(limit, 65535) // width)
+    placeholder = "(" + ", ".join(["%s"] * width) + ")"
+    values = list(latest.values())
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            params: list[Any] = []
+            for row in chunk:
+                for name, attname, default, prepare in plan.fields:
+                    if attname in row:
+                        value = row[attname]
+                    elif name in row:
+                        value = row[name]
+                    else:
+                        value = default()
+                    params.append(value if prepare is None or value is None else prepare(value))
+            cursor.execute(
+                f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES "
+                f"{', '.join([placeholder] * len(chunk))} "
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {assignments}",
+                params,
+            )
+    return len(values)

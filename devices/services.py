@@ -66,11 +66,9 @@ def _mac_address(params: Iterable[ParamValue]) -> str:
     return ""
 
 
-def _upsert(rows: Iterable[Parameter], update_fields: list[str]) -> None:
-    """Insert or update parameter rows in one statement (per (device, path))."""
-    Parameter.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["device", "path"], update_fields=update_fields
-    )
+def _upsert(rows: Sequence[dict[str, object]], update_fields: list[str]) -> None:
+    """Insert or update parameter rows by (device, path), in as few statements as fit."""
+    db.upsert_rows(Parameter, rows, unique=["device", "path"], update=update_fields)
 
 
 def summary_from_inform(params: Sequence[ParamValue]) -> dict[str, object]:
@@ -295,11 +293,15 @@ def _write_params(
     rows = {}
     for p in params:
         if existing.get(p.path) != (p.value, p.type):
-            rows[p.path] = Parameter(
-                device=device, path=p.path, value=p.value, type=p.type, updated=now
-            )
+            rows[p.path] = {
+                "device_id": device.pk,
+                "path": p.path,
+                "value": p.value,
+                "type": p.type,
+                "updated": now,
+            }
     if rows:
-        _upsert(rows.values(), ["value", "type", "updated"])
+        _upsert(list(rows.values()), ["value", "type", "updated"])
     return len(rows)
 
 
@@ -395,8 +397,8 @@ def parameters_write_values(
     *, device_pk: int, values: Sequence[tuple[str, str, str]], now: datetime
 ) -> int:
     """Upsert leaf values (path, value, type) reported by the device, in one statement."""
-    rows = [
-        Parameter(device_id=device_pk, path=path, value=value, type=type_ or "", updated=now)
+    rows: list[dict[str, object]] = [
+        {"device_id": device_pk, "path": path, "value": value, "type": type_ or "", "updated": now}
         for path, value, type_ in values
         if path
     ]
@@ -409,14 +411,14 @@ def parameters_write_names(
     *, device_pk: int, names: Sequence[tuple[str, bool]], now: datetime
 ) -> int:
     """Record what GetParameterNames reported: paths, objects (trailing dot), writability."""
-    rows = [
-        Parameter(
-            device_id=device_pk,
-            path=name,
-            is_object=name.endswith("."),
-            writable=writable,
-            updated=now,
-        )
+    rows: list[dict[str, object]] = [
+        {
+            "device_id": device_pk,
+            "path": name,
+            "is_object": name.endswith("."),
+            "writable": writable,
+            "updated": now,
+        }
         for name, writable in names
         if name
     ]
@@ -429,14 +431,14 @@ def parameters_write_attributes(
     *, device_pk: int, attributes: Sequence[tuple[str, int, str]], now: datetime
 ) -> int:
     """Record notification and access list per path (GetParameterAttributes)."""
-    rows = [
-        Parameter(
-            device_id=device_pk,
-            path=path,
-            notification=notification,
-            access_list=access,
-            updated=now,
-        )
+    rows: list[dict[str, object]] = [
+        {
+            "device_id": device_pk,
+            "path": path,
+            "notification": notification,
+            "access_list": access,
+            "updated": now,
+        }
         for path, notification, access in attributes
         if path
     ]
