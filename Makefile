@@ -9,7 +9,7 @@ ACS_PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite test-postgres lint format venv migrate seed bench bench-quick
+.PHONY: run run-cluster test test-sqlite test-postgres lint format venv migrate seed bench bench-quick
 
 venv: $(STAMP)
 
@@ -31,6 +31,12 @@ run: seed
 	@trap 'kill 0' INT TERM EXIT; \
 	$(BIN)/python manage.py db_worker & \
 	$(BIN)/daphne -b $(ACS_HOST) -p $(ACS_PORT) acsportal.asgi:application
+
+# The scaled-out deployment on this machine: PostgreSQL + Redis, nginx balancing
+# ACS_WEB_WORKERS granian WSGI processes, daphne for /ws/, ACS_JOB_WORKERS job
+# workers (README, "Scaling out"); Ctrl-C stops everything.
+run-cluster: venv
+	scripts/run-cluster.sh
 
 # The whole suite on SQLite, then on PostgreSQL + Redis where they answer.
 test: venv
@@ -57,8 +63,10 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 # Issue 5's benchmark: the real server stack (daphne, granian WSGI) on a fresh
-# SQLite database and, when they answer, a fresh PostgreSQL database + Redis,
-# driven by the CPE simulator in its own process. Writes
+# SQLite database and, when they answer, a fresh PostgreSQL database + Redis
+# (there also nginx over 1 and 2 web workers, and twice the capacity as an
+# open-loop load), driven by the CPE simulator in its own process; and the
+# simulator's memory for 10,000 devices. Writes
 # bench/results/<UTC date-time>.json and .md and prints the table; under 15
 # minutes on 2 cores. BENCH_ARGS passes options (`python -m bench --help`),
 # e.g. make bench BENCH_ARGS="--scenarios periodic --profile".
@@ -67,6 +75,6 @@ BENCH_ARGS ?=
 bench: venv
 	$(BIN)/python -m bench --pg-url $(PG_URL) $(BENCH_ARGS)
 
-# The one-minute version (fewer devices, short phases).
+# The two-minute version (fewer devices, short phases).
 bench-quick: venv
 	$(BIN)/python -m bench --quick --pg-url $(PG_URL) $(BENCH_ARGS)

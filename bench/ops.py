@@ -21,8 +21,9 @@ Commands:
   a serial prefix.
 * ``connreq`` — ``cwmp.tasks.request_connections`` (batch jobs) for every device of a
   prefix (queued jobs for ``manage.py db_worker``).
-* ``stats`` — tasks by state, parameters per device, session logs, and the
-  connection-request jobs (status, outcome, first start, last finish).
+* ``stats`` — tasks by state, parameters per device, session logs (with
+  ``"since": <epoch s>`` only those of sessions started from then on), and
+  the connection-request jobs (status, outcome, first start, last finish).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import os
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "acsportal.settings")
@@ -204,11 +206,12 @@ def stats(args: dict[str, Any]) -> dict[str, Any]:
         .values_list("state", "n")
     )
     n_params = Parameter.objects.filter(device__in=devices).count()
+    session_logs = SessionLog.objects.filter(device__in=devices)
+    if args.get("since") is not None:
+        since = datetime.fromtimestamp(float(args["since"]), tz=UTC)
+        session_logs = session_logs.filter(started__gte=since)
     logs = dict(
-        SessionLog.objects.filter(device__in=devices)
-        .values_list("outcome")
-        .annotate(n=Count("id"))
-        .values_list("outcome", "n")
+        session_logs.values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n")
     )
     out: dict[str, Any] = {
         "devices": n_devices,

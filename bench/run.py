@@ -13,6 +13,13 @@ Every measurement has its baseline in the same run (the floor app on the
 same server stack and concurrency) and the table prints ratios beside the
 absolute numbers. The portable number is CPU milliseconds per session.
 
+Scenarios: ``periodic`` (with the floor), ``bootstrap``, ``connreq`` on
+every database; on PostgreSQL + Redis also ``cluster`` (nginx, rendered from
+deploy/nginx, over 1 and 2 granian processes: the deployment of ``make
+run-cluster``) and ``overload`` (the capacity, then twice it as an open-loop
+arrival rate against ``CWMP_MAX_SESSIONS``); ``simmem`` (10,000 simulated
+devices in one process, RSS) needs no database.
+
 Usage: ``python -m bench [--quick] [--databases sqlite,postgres] ...``
 (``--help``). Results: ``bench/results/<UTC date-time>.json`` and ``.md``.
 """
@@ -63,6 +70,10 @@ TARGETS = {
     "genieacs_cpu_ms_per_session": "4.6-6 (in-memory DB), 3-4 ms of its own CPU",
     "floor_granian_wsgi_cpu_ms": "0.9-1.2",
     "floor_daphne_cpu_ms": "5-8",
+    "cluster_ratio_2w_1w": 1.6,  # throughput, 2 web workers / 1, through nginx
+    "overload_p99_ms": 2000,  # accepted sessions at twice the capacity
+    "overload_errors": 0,  # every session completes or gets 503 + Retry-After
+    "simulator_rss_mb_10000_devices": 1024,
 }
 
 
@@ -330,6 +341,15 @@ class Server:
 def start_server(
     backend: Backend, stack: StackSpec, app: str, work: Path, tag: str, extra: dict | None = None
 ) -> Server:
+    server = launch_server(backend, stack, app, work, tag, extra)
+    wait_server(server, tag)
+    return server
+
+
+def launch_server(
+    backend: Backend, stack: StackSpec, app: str, work: Path, tag: str, extra: dict | None = None
+) -> Server:
+    """Start a server process without waiting for it (``wait_server``): several start at once."""
     port = free_port()
     probe_dir = work / "probe" / tag
     probe_dir.mkdir(parents=True, exist_ok=True)
@@ -344,6 +364,12 @@ def start_server(
     env.update(extra or {})
     env.update(SERVER_ENV)
     managed = spawn(f"server-{tag}", server_cmd(stack, app, port), env, work)
+    return Server(managed, port, probe_dir, app, stack)
+
+
+def wait_server(server: Server, tag: str) -> None:
+    """Until Django answers on the server's port (405 to a GET of the CWMP URL)."""
+    managed, port = server.managed, server.port
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if managed.proc.poll() is not None:
@@ -361,7 +387,6 @@ def start_server(
     else:
         managed.stop()
         raise RuntimeError(f"server {tag} did not start:\n{managed.tail()}")
-    return Server(managed, port, probe_dir, app, stack)
 
 
 def read_probe(probe_dir: Path) -> dict[str, Any]:
@@ -766,7 +791,7 @@ class LoadGen:
 
 
 def loadgen_config(
-    server: Server, dump: str, count: int, prefix: str, **extra: Any
+    server: Server | Cluster, dump: str, count: int, prefix: str, **extra: Any
 ) -> dict[str, Any]:
     return {
         "acs_url": server.acs_url(),
@@ -809,6 +834,17 @@ class Options:
     out: Path
     keep: bool
     profile: bool
+    wsgi_workers: int = 2
+    wsgi_threads: int = 4
+    cluster_concurrency: int = 32
+    cluster_duration: float = 8.0
+    overload_concurrency: int = 32
+    overload_duration: float = 10.0
+    overload_factor: float = 2.0
+    overload_max_sessions: int | None = None
+    overload_budget: float = 0.5
+    overload_arrivals: str = "poisson"
+    simmem_devices: int = 10_000
     results: dict[str, Any] = field(default_factory=dict)
 
 
@@ -1214,6 +1250,529 @@ def scenario_connreq(opts: Options, backend: Backend, pg: PgWatch | None) -> dic
     return row
 
 
+# --------------------------------------------------------------------------- scale-out
+
+
+ALL_DUMPS = sorted(p.stem for p in (ROOT / "cpesim" / "dumps").glob("*.csv"))
+#: The proxy the servers believe (X-Forwarded-For, X-Client-Port) in the cluster scenario.
+PROXY_NET = "127.0.0.1/32"
+
+
+def nginx_binary() -> str | None:
+    """nginx from the Debian package (in /usr/sbin, which a non-root PATH may lack)."""
+    return shutil.which("nginx", path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin:/sbin")
+
+
+@dataclass
+class Cluster:
+    """N web worker processes (granian, 1 worker each) behind one nginx, as `make run-cluster`."""
+
+    servers: list[Server]
+    nginx: Managed
+    port: int
+
+    def acs_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/cwmp/{TENANT}/"
+
+    def wait(self) -> None:
+        for i, server in enumerate(self.servers):
+            wait_server(server, f"cluster web{i + 1}")
+
+    def stop(self) -> None:
+        self.nginx.stop()
+        for server in self.servers:
+            server.managed.stop()
+
+
+def start_nginx(
+    work: Path, tag: str, upstream_ports: list[int], workers: int = 1
+) -> tuple[Managed, int]:
+    """nginx rendered from deploy/nginx (plain shape, round-robin, X-Upstream added), foreground."""
+    nginx = nginx_binary()
+    if nginx is None:
+        raise RuntimeError("nginx is not installed (scripts/install-nginx.sh)")
+    port = free_port()
+    prefix = work / "nginx" / tag
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    ups = [arg for p in upstream_ports for arg in ("--upstream", f"127.0.0.1:{p}")]
+    subprocess.run(
+        [
+            PYTHON,
+            str(ROOT / "deploy" / "nginx" / "render.py"),
+            "--plain",
+            "--prefix",
+            str(prefix),
+            "--listen",
+            f"127.0.0.1:{port}",
+            *ups,
+            "--upstream-header",
+            "--workers",
+            str(workers),
+            "-o",
+            str(conf),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    cmd = [nginx, "-p", f"{prefix}/", "-e", str(prefix / "logs" / "error.log"), "-c", str(conf)]
+    managed = spawn(f"nginx-{tag}", [*cmd, "-g", "daemon off;"], base_env(work), work)
+    deadline = time.monotonic() + 20
+    while not _answers("127.0.0.1", port):
+        if managed.proc.poll() is not None or time.monotonic() > deadline:
+            managed.stop()
+            err = (prefix / "logs" / "error.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"nginx did not start:\n{managed.tail()}\n{err}")
+        time.sleep(0.05)
+    return managed, port
+
+
+def start_cluster(
+    backend: Backend, workers: int, threads: int, work: Path, tag: str, extra: dict | None = None
+) -> Cluster:
+    """The workers and nginx, started at once; ``Cluster.wait()`` until the workers answer."""
+    servers: list[Server] = []
+    try:
+        for i in range(workers):
+            servers.append(
+                launch_server(
+                    backend,
+                    StackSpec("granian", 1, threads),
+                    "acs",
+                    work,
+                    f"cluster-{tag}-web{i + 1}",
+                    {"CWMP_TRUSTED_PROXIES": PROXY_NET, **(extra or {})},
+                )
+            )
+        nginx, port = start_nginx(work, f"cluster-{tag}", [s.port for s in servers])
+    except Exception:
+        for s in servers:
+            s.managed.stop()
+        raise
+    return Cluster(servers, nginx, port)
+
+
+def closed_phase(
+    lg: LoadGen,
+    backend: Backend,
+    groups: dict[str, list[Managed]],
+    pg: PgWatch | None,
+    probe_dirs: list[Path],
+    *,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Warm up, then `concurrency` sessions back to back for `duration` s, measured."""
+    warm = lg.call(
+        {"cmd": "sessions", "concurrency": concurrency, "duration": warmup, "offset": offset}
+    )
+    time.sleep(0.3)
+    p0 = [read_probe(d) for d in probe_dirs]
+    meter = Meter(groups, pg=pg, redis=redis_pids() if backend.redis_url else None)
+    meter.start()
+    res = lg.call(
+        {
+            "cmd": "sessions",
+            "concurrency": concurrency,
+            "duration": duration,
+            "offset": warm["next_offset"],
+        }
+    )
+    cpu = meter.stop()
+    time.sleep(0.3)
+    probes = [probe_delta(a, read_probe(d)) for a, d in zip(p0, probe_dirs, strict=True)]
+    return {
+        "res": res,
+        "cpu": cpu,
+        "probes": probes,
+        "rss_mb": {name: meter.rss_mb(name) for name in groups},
+        "warmup_sessions": warm["sessions_ok"],
+    }
+
+
+def cpu_split(cpu: dict[str, Any], n: int) -> dict[str, Any]:
+    """CPU ms per session and cores used, by group, nginx included; what the machine had left."""
+    wall = cpu.get("wall", 0.0) or 1e-9
+    keys = ("server", "nginx", "postgres", "redis", "loadgen", "postgres_background")
+    ms = {k: _per(cpu.get(k, 0.0), n) for k in keys}
+    accounted = sum(cpu.get(k, 0.0) for k in keys)
+    cores = psutil.cpu_count() or 1
+    return {
+        "server_ms": ms["server"],
+        "nginx_ms": ms["nginx"],
+        "db_ms": ms["postgres"],
+        "redis_ms": ms["redis"],
+        "total_ms": ms["server"] + ms["nginx"] + ms["postgres"] + ms["redis"],
+        "loadgen_ms": ms["loadgen"],
+        "postgres_background_ms": ms["postgres_background"],
+        "all_ms": sum(ms.values()),
+        "cores_used": {k: cpu.get(k, 0.0) / wall for k in keys},
+        "machine_cores": cores,
+        "machine_busy_pct": cpu.get("machine_busy_pct", 0.0),
+        "other_load_cores": (cpu.get("machine_busy", 0.0) - accounted) / wall,
+    }
+
+
+def scenario_cluster(opts: Options, backend: Backend, pg: PgWatch | None) -> dict[str, Any]:
+    """Periodic sessions through nginx over 1, then 2 web worker processes (and cookie-less CPEs)."""
+    prefix = "CLU"
+    log(f"{backend.name}: preloading {opts.devices} known devices for the cluster scenario")
+    run_ops(
+        backend,
+        "preload",
+        {
+            "dumps": [opts.dump],
+            "count": opts.devices,
+            "serial_prefix": prefix,
+            "username": USERNAME,
+            "password": PASSWORD,
+            "cr_username": CR_USERNAME,
+            "cr_password": CR_PASSWORD,
+        },
+    )
+    rows: list[dict[str, Any]] = []
+    for workers, variants in ((1, [None]), (2, [None, "no-cookies"])):
+        cluster = start_cluster(backend, workers, opts.wsgi_threads, opts.work, f"{workers}w")
+        try:
+            for n_variant, quirks in enumerate(variants):
+                tag = f"cluster-{workers}w-{quirks or 'cookies'}"
+                lg = LoadGen(
+                    opts.work,
+                    tag,
+                    loadgen_config(
+                        cluster,
+                        opts.dump,
+                        opts.devices,
+                        prefix,
+                        record_header="x-upstream",
+                        quirks=quirks,
+                    ),
+                )
+                try:
+                    if n_variant == 0:
+                        cluster.wait()  # the workers booted while the simulator built its fleet
+                    groups = {
+                        "server": [s.managed for s in cluster.servers],
+                        "nginx": [cluster.nginx],
+                        "loadgen": [lg.managed],
+                    }
+                    for i, s in enumerate(cluster.servers):
+                        groups[f"web{i + 1}"] = [s.managed]
+                    ph = closed_phase(
+                        lg,
+                        backend,
+                        groups,
+                        pg,
+                        [s.probe_dir for s in cluster.servers],
+                        concurrency=opts.cluster_concurrency,
+                        warmup=opts.warmup,
+                        duration=opts.cluster_duration,
+                    )
+                finally:
+                    lg.close()
+                res, cpu, n = ph["res"], ph["cpu"], ph["res"]["sessions_ok"]
+                wall = cpu.get("wall", 0.0) or 1e-9
+                queries = sum(p["queries"] for p in ph["probes"])
+                row = {
+                    "scenario": "cluster",
+                    "backend": backend.name,
+                    "web_workers": workers,
+                    "threads_per_worker": opts.wsgi_threads,
+                    "quirks": quirks or "",
+                    "concurrency": opts.cluster_concurrency,
+                    "devices": opts.devices,
+                    "dump": opts.dump,
+                    **res,
+                    "cpu_ms_per_session": cpu_split(cpu, n),
+                    "cpu_raw_s": cpu,
+                    "worker_cores": [cpu.get(f"web{i + 1}", 0.0) / wall for i in range(workers)],
+                    "worker_requests": [p["requests"] for p in ph["probes"]],
+                    "queries_per_session": queries / n if n else 0.0,
+                    "server_requests_per_session": sum(p["requests"] for p in ph["probes"]) / n
+                    if n
+                    else 0.0,
+                    "server_rss_mb": ph["rss_mb"]["server"],
+                    "nginx_rss_mb": ph["rss_mb"]["nginx"],
+                    "warmup_sessions": ph["warmup_sessions"],
+                }
+                up = res.get("upstreams") or {}
+                log(
+                    f"cluster {workers}w {quirks or 'cookies'}: {res['sessions_per_s']:.0f}/s "
+                    f"p99={res['latency_ms']['p99']:.0f}ms "
+                    f"cpu={row['cpu_ms_per_session']['total_ms']:.2f}ms/session "
+                    f"on 2+ workers {up.get('sessions_on_2plus_servers', 0)}/{up.get('sessions', 0)} "
+                    f"failed={res['sessions_failed']}"
+                )
+                rows.append(row)
+        finally:
+            cluster.stop()
+    one = next(r for r in rows if r["web_workers"] == 1)
+    two = next(r for r in rows if r["web_workers"] == 2 and not r["quirks"])
+    all_ms = two["cpu_ms_per_session"]["all_ms"]
+    cores = two["cpu_ms_per_session"]["machine_cores"]
+    ceiling = cores * 1000 / all_ms if all_ms else 0.0
+    return {
+        "rows": rows,
+        "ratio_2w_1w": two["sessions_per_s"] / one["sessions_per_s"]
+        if one["sessions_per_s"]
+        else 0.0,
+        "machine_ceiling_sessions_per_s": ceiling,
+        "machine_ceiling_ratio": ceiling / one["sessions_per_s"] if one["sessions_per_s"] else 0.0,
+        "target_ratio": TARGETS["cluster_ratio_2w_1w"],
+    }
+
+
+# --------------------------------------------------------------------------- overload
+
+
+def overload_limit(capacity: float, threads_total: int, budget_s: float) -> int:
+    """CWMP_MAX_SESSIONS for the overload run: what the server can hold.
+
+    Little's law: L sessions open at once, served at the measured capacity C
+    per second, each last L / C seconds on average. L = C * budget_s (0.5 s:
+    a quarter of the 2 s p99 target, leaving the rest for the tail and the
+    401 round trip before admission), and never fewer than the server's
+    threads (fewer would idle them).
+    """
+    return max(threads_total, round(capacity * budget_s))
+
+
+def scenario_overload(opts: Options, backend: Backend, pg: PgWatch | None) -> dict[str, Any]:
+    """Capacity at saturation, then twice that as an open-loop arrival rate with a session limit."""
+    stack = StackSpec("granian", opts.wsgi_workers, opts.wsgi_threads)
+    cap_prefix, ovl_prefix = "CAP", "OVL"
+    common = {
+        "dumps": [opts.dump],
+        "username": USERNAME,
+        "password": PASSWORD,
+        "cr_username": CR_USERNAME,
+        "cr_password": CR_PASSWORD,
+    }
+    log(f"{backend.name}: overload — capacity on {stack.label()}")
+    run_ops(backend, "preload", {**common, "count": opts.devices, "serial_prefix": cap_prefix})
+    server = launch_server(backend, stack, "acs", opts.work, f"overload-capacity-{backend.name}")
+    try:
+        lg = LoadGen(
+            opts.work,
+            "overload-capacity",
+            loadgen_config(server, opts.dump, opts.devices, cap_prefix),
+        )
+    except Exception:
+        server.managed.stop()
+        raise
+    try:
+        wait_server(server, "overload-capacity")
+        cap = closed_phase(
+            lg,
+            backend,
+            {"server": [server.managed], "loadgen": [lg.managed]},
+            pg,
+            [server.probe_dir],
+            concurrency=opts.overload_concurrency,
+            warmup=opts.warmup,
+            duration=opts.overload_duration,
+        )
+    finally:
+        lg.close()
+        server.managed.stop()
+    capacity = cap["res"]["sessions_per_s"]
+    n_cap = cap["res"]["sessions_ok"]
+    cap_cpu = cpu_split(cap["cpu"], n_cap)
+    limit = opts.overload_max_sessions or overload_limit(
+        capacity, stack.workers * stack.threads, opts.overload_budget
+    )
+    rate = max(capacity * opts.overload_factor, 1.0)
+    warm_rate = max(capacity / 2, 1.0)
+    # Every scheduled session gets a device of its own (plus the warm-up's).
+    n_devices = round(rate * opts.overload_duration) + round(warm_rate * opts.warmup) + 50
+    log(
+        f"{backend.name}: overload — capacity {capacity:.0f}/s; {rate:.0f}/s offered "
+        f"open-loop for {opts.overload_duration:.0f}s, CWMP_MAX_SESSIONS={limit}, "
+        f"{n_devices} devices"
+    )
+    run_ops(backend, "preload", {**common, "count": n_devices, "serial_prefix": ovl_prefix})
+    server = launch_server(
+        backend,
+        stack,
+        "acs",
+        opts.work,
+        f"overload-{backend.name}",
+        {"CWMP_MAX_SESSIONS": str(limit)},
+    )
+    try:
+        lg = LoadGen(
+            opts.work, "overload", loadgen_config(server, opts.dump, n_devices, ovl_prefix)
+        )
+    except Exception:
+        server.managed.stop()
+        raise
+    try:
+        wait_server(server, "overload")
+        warm = lg.call(
+            {"cmd": "open", "rate": warm_rate, "duration": opts.warmup, "arrivals": "uniform"}
+        )
+        time.sleep(0.5)
+        since = time.time()
+        p0 = read_probe(server.probe_dir)
+        meter = Meter(
+            {"server": [server.managed], "loadgen": [lg.managed]},
+            pg=pg,
+            redis=redis_pids() if backend.redis_url else None,
+        )
+        meter.start()
+        res = lg.call(
+            {
+                "cmd": "open",
+                "rate": rate,
+                "duration": opts.overload_duration,
+                "arrivals": opts.overload_arrivals,
+                "offset": warm["next_offset"],
+            },
+            timeout=opts.overload_duration * 10 + 300,
+        )
+        cpu = meter.stop()
+        time.sleep(0.5)
+        probe = probe_delta(p0, read_probe(server.probe_dir))
+        rss = meter.rss_mb("server")
+    finally:
+        lg.close()
+        server.managed.stop()
+    stats = run_ops(backend, "stats", {"serial_prefix": ovl_prefix, "since": since})
+    ok = res["sessions_ok"]
+    logs = stats["session_logs"]
+    split = cpu_split(cpu, ok)
+    # What a refusal costs the server, from the same run: the server's CPU
+    # beyond what the accepted sessions cost at capacity, per refused session.
+    refused = res["refused_503"]
+    refused_ms = (
+        (cpu.get("server", 0.0) * 1000 - ok * cap_cpu["server_ms"]) / refused if refused else None
+    )
+    cap_queries = cap["probes"][0]["queries"] / n_cap if n_cap else 0.0
+    refused_queries = (probe["queries"] - ok * cap_queries) / refused if refused else None
+    row = {
+        "scenario": "overload",
+        "backend": backend.name,
+        "stack": stack.name,
+        "stack_label": stack.label(),
+        "dump": opts.dump,
+        "capacity": {
+            "concurrency": opts.overload_concurrency,
+            "sessions_per_s": capacity,
+            "sessions_ok": n_cap,
+            "sessions_failed": cap["res"]["sessions_failed"],
+            "latency_ms": cap["res"]["latency_ms"],
+            "cpu_ms_per_session": cap_cpu,
+            "queries_per_session": cap_queries,
+        },
+        "max_sessions": limit,
+        "max_sessions_rule": f"max(threads {stack.workers * stack.threads}, "
+        f"capacity × {opts.overload_budget:g} s)"
+        if not opts.overload_max_sessions
+        else "--overload-max-sessions",
+        "factor": opts.overload_factor,
+        "devices": n_devices,
+        "warmup_sessions": warm["sessions_ok"],
+        **res,
+        "cpu_ms_per_accepted_session": split,
+        "server_cpu_ms_per_refused_session_est": refused_ms,
+        "queries_per_refused_session_est": refused_queries,
+        "cpu_raw_s": cpu,
+        "server_requests": probe["requests"],
+        "queries": probe["queries"],
+        "server_rss_mb": rss,
+        "session_logs": logs,
+        "session_logs_ok": logs.get("ok", 0),
+        "lost": ok - logs.get("ok", 0),
+    }
+    lat = res["latency_from_schedule_ms"]
+    log(
+        f"overload: offered {res['offered_per_s']:.0f}/s, accepted {ok} "
+        f"({res['accepted_per_s']:.0f}/s) p50/p99 {lat['p50']:.0f}/{lat['p99']:.0f} ms, "
+        f"refused {refused} ({res['refused_with_retry_after']} with Retry-After), "
+        f"errors {res['errors_not_503']}, logs ok {logs.get('ok', 0)}"
+    )
+    return row
+
+
+# --------------------------------------------------------------------------- simulator memory
+
+
+def scenario_simmem(opts: Options) -> dict[str, Any]:
+    """10,000 simulated devices from the real dumps in one process: RSS, and a round of sessions.
+
+    The devices talk to the floor app (granian, no database) so the round is
+    quick and costs the simulator what a real one does: every device builds
+    its Inform, authenticates (Digest), and keeps its session's result.
+    """
+    env = base_env(opts.work)
+    server = start_server(
+        Backend("none", env),
+        StackSpec("granian", 1, opts.wsgi_threads),
+        "floor",
+        opts.work,
+        "simmem",
+    )
+    n = opts.simmem_devices
+    lg = LoadGen(
+        opts.work,
+        "simmem",
+        {
+            **loadgen_config(server, ALL_DUMPS[0], n, "MEM", cr_port=free_port()),
+            "dumps": ALL_DUMPS,
+        },
+    )
+    try:
+        built = lg.call({"cmd": "memory"})
+        round_cmd: dict[str, Any] = {"cmd": "sessions", "concurrency": 64}
+        if opts.quick:
+            round_cmd["duration"] = opts.duration
+        else:
+            round_cmd["once"] = True
+        res = lg.call(round_cmd)
+        after = lg.call({"cmd": "memory"})
+    finally:
+        lg.close()
+        server.managed.stop()
+    row = {
+        "scenario": "simmem",
+        "devices": n,
+        "dumps": built["dumps"],
+        "models": built["models"],
+        "rss_at_start_mb": built["rss_at_start_mb"],
+        "rss_built_mb": built["rss_mb"],
+        "rss_after_round_mb": after["rss_mb"],
+        "peak_rss_mb": after["peak_rss_mb"],
+        "device_footprint_bytes": after["device_footprint_bytes"],
+        "per_1000_devices_mb": (after["peak_rss_mb"] - built["rss_at_start_mb"]) * 1000 / n
+        if n
+        else 0.0,
+        "round": {
+            k: res[k]
+            for k in (
+                "sessions",
+                "sessions_ok",
+                "sessions_failed",
+                "errors",
+                "sessions_per_s",
+                "latency_ms",
+                "http_requests_per_session",
+                "loadgen_cpu_ms_per_session",
+            )
+        },
+        "full_round": not opts.quick,
+        "target_mb": TARGETS["simulator_rss_mb_10000_devices"],
+    }
+    log(
+        f"simmem: {n} devices ({len(built['dumps'])} dumps, {built['models']} models): "
+        f"RSS {built['rss_at_start_mb']:.0f} MB at start, {built['rss_mb']:.0f} MB built, "
+        f"peak {after['peak_rss_mb']:.0f} MB after {res['sessions_ok']} sessions"
+    )
+    return row
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -1424,6 +1983,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                 "figure). Time for 10,000 scales by devices ÷ devices/s."
             )
         add("")
+    render_scaleout(results, add)
     add(
         "CPU comes from /proc for every process of the run: the server tree, the job workers, "
         "PostgreSQL (the whole server's CPU, its short-lived backends included), redis-server and "
@@ -1432,6 +1992,296 @@ def render_markdown(results: dict[str, Any]) -> str:
         "load generator: compare ratios and CPU per session, not seconds."
     )
     return "\n".join(lines) + "\n"
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def render_scaleout(results: dict[str, Any], add: Any) -> None:
+    """The cluster, overload and simulator-memory tables (issue 5's targets beside them)."""
+    cl = results.get("cluster")
+    if cl:
+        rows = cl["rows"]
+        r0 = rows[0]
+        add(
+            f"### Scale-out: periodic sessions through nginx over 1 and 2 web workers "
+            f"({r0['devices']} known devices, {r0['concurrency']} concurrent, "
+            f"{results['config'].get('cluster_duration', 0):.0f} s per row)"
+        )
+        add("")
+        add(
+            "nginx (1 worker process, round-robin per request, upstream keep-alive, "
+            "`X-Forwarded-For`/`X-Client-Port` to the app, `X-Upstream` added for the count) → "
+            f"N × `granian --interface wsgi` (1 process, {r0['threads_per_worker']} threads each) → "
+            "PostgreSQL + Redis, the deployment `make run-cluster` starts."
+        )
+        add("")
+        add(
+            _row(
+                [
+                    "web workers",
+                    "CPE",
+                    "sessions/s",
+                    "÷ 1 worker (target ≥ 1.6)",
+                    "latency p50 / p99 ms",
+                    "sessions ok / failed",
+                    "sessions on 2+ workers (all ok?)",
+                    "requests per worker",
+                    "CPU ms/session: server + nginx + DB + Redis = **total**",
+                    "cores: server / nginx / DB + Redis / load gen / other",
+                    "queries/session",
+                ]
+            )
+        )
+        add("|" + "---|" * 11)
+        one = next((r for r in rows if r["web_workers"] == 1), None)
+        for r in rows:
+            c = r["cpu_ms_per_session"]
+            k = c["cores_used"]
+            up = r.get("upstreams") or {}
+            multi = up.get("sessions_on_2plus_servers", 0)
+            add(
+                _row(
+                    [
+                        str(r["web_workers"]),
+                        "no cookies" if r["quirks"] == "no-cookies" else "cookies",
+                        f"{r['sessions_per_s']:.0f}",
+                        _ratio(r["sessions_per_s"], one["sessions_per_s"])
+                        if one and r is not one
+                        else "—",
+                        f"{r['latency_ms']['p50']:.0f} / {r['latency_ms']['p99']:.0f}",
+                        f"{r['sessions_ok']} / {r['sessions_failed']}",
+                        f"{multi} of {up.get('sessions', 0)} "
+                        f"({100 * up.get('share_on_2plus_servers', 0):.0f}%; "
+                        f"{_yes(up.get('sessions_on_2plus_servers_failed', 1) == 0)})",
+                        " / ".join(str(n) for n in r["worker_requests"]),
+                        f"{c['server_ms']:.2f} + {c['nginx_ms']:.2f} + {c['db_ms']:.2f} + "
+                        f"{c['redis_ms']:.2f} = **{c['total_ms']:.2f}**",
+                        f"{k['server']:.2f} / {k['nginx']:.2f} / "
+                        f"{k['postgres'] + k['redis'] + k['postgres_background']:.2f} / "
+                        f"{k['loadgen']:.2f} / {c['other_load_cores']:.2f}",
+                        f"{r['queries_per_session']:.2f}",
+                    ]
+                )
+            )
+        add("")
+        two = next((r for r in rows if r["web_workers"] == 2 and not r["quirks"]), None)
+        if one and two:
+            c2 = two["cpu_ms_per_session"]
+            add(
+                f"**2 workers ÷ 1 worker: {cl['ratio_2w_1w']:.2f}×** (issue 5's target ≥ "
+                f"{cl['target_ratio']}). With one worker its process used "
+                f"{one['cpu_ms_per_session']['cores_used']['server']:.2f} cores; with two, "
+                f"{' + '.join(f'{x:.2f}' for x in two['worker_cores'])} cores, and the machine "
+                f"({c2['machine_cores']} cores) was {c2['machine_busy_pct']:.0f}% busy. Everything "
+                f"one session costs on this machine — server, nginx, PostgreSQL, Redis and the load "
+                f"generator — is {c2['all_ms']:.2f} ms of CPU, so {c2['machine_cores']} cores carry "
+                f"at most {cl['machine_ceiling_sessions_per_s']:.0f} sessions/s: "
+                f"{cl['machine_ceiling_ratio']:.2f}× the one-worker row is the ceiling of this "
+                "machine, whatever the number of workers. The second worker scales when it gets a "
+                "core of its own (the load generator and the database on other machines)."
+            )
+            add("")
+        add(
+            "Every response carries the worker nginx chose (`X-Upstream`, the benchmark's nginx "
+            "only); the simulator records it per request (`record_header`). A session on 2+ "
+            "workers had its 401, Inform and empty POST answered by different processes and "
+            "still completed: the session lives in Redis, found by its cookie or, for CPEs that "
+            "return no cookie, by the address and port nginx forwards (`CWMP_TRUSTED_PROXIES`)."
+        )
+        add("")
+    ov = results.get("overload")
+    if ov:
+        cap = ov["capacity"]
+        lat = ov["latency_from_schedule_ms"]
+        add(
+            f"### Overload: {ov['factor']:g}× the capacity, open loop, {ov['stack_label']}, "
+            f"PostgreSQL + Redis"
+        )
+        add("")
+        add(
+            f"Capacity: {cap['sessions_per_s']:.0f} sessions/s closed-loop at {cap['concurrency']} "
+            f"concurrent (p99 {cap['latency_ms']['p99']:.0f} ms, "
+            f"{cap['cpu_ms_per_session']['total_ms']:.2f} ms CPU/session). Then "
+            f"{ov['rate_wanted']:.0f} sessions/s were started on a schedule ({ov['arrivals']} "
+            f"arrivals, each on a device of its own) for "
+            f"{results['config'].get('overload_duration', 0):.0f} s with "
+            f"`CWMP_MAX_SESSIONS={ov['max_sessions']}` ({ov['max_sessions_rule']}: by Little's "
+            "law that many open sessions at the capacity last half a second each on average)."
+        )
+        add("")
+        add(_row(["figure", "measured", "issue 5's target"]))
+        add("|---|---|---|")
+        failed_clean = ov["errors_not_503"] == 0
+        rows_ov = [
+            (
+                "offered (started / s)",
+                f"{ov['sessions_started']} ({ov['offered_per_s']:.0f}/s)",
+                "",
+            ),
+            (
+                "accepted and completed",
+                f"{ov['sessions_ok']} ({ov['accepted_per_s']:.0f}/s)",
+                "",
+            ),
+            (
+                "accepted: latency p50 / p99 from the scheduled start, ms",
+                f"{lat['p50']:.0f} / {lat['p99']:.0f}",
+                f"p99 < {TARGETS['overload_p99_ms']} ({_yes(lat['p99'] < TARGETS['overload_p99_ms'])})",
+            ),
+            ("refused with 503", str(ov["refused_503"]), ""),
+            (
+                "… of them with Retry-After",
+                f"{ov['refused_with_retry_after']} ({', '.join(f'{k} s × {v}' for k, v in ov['retry_after_values'].items()) or '—'})",
+                f"all ({_yes(ov['refused_with_retry_after'] == ov['refused_503'])})",
+            ),
+            (
+                "refusal: answered in p50 / p99 ms",
+                f"{ov['refused_latency_ms']['p50']:.0f} / {ov['refused_latency_ms']['p99']:.0f}",
+                "",
+            ),
+            (
+                "errors (neither completed nor refused with 503)",
+                str(ov["errors_not_503"])
+                + (f" ({', '.join(ov['error_kinds'])})" if ov["error_kinds"] else ""),
+                f"0 ({_yes(failed_clean)})",
+            ),
+            (
+                "session logs `ok` in the database / sessions completed",
+                f"{ov['session_logs_ok']} / {ov['sessions_ok']}"
+                + (
+                    f" (other outcomes: {', '.join(f'{k} {v}' for k, v in ov['session_logs'].items() if k != 'ok')})"
+                    if any(k != "ok" for k in ov["session_logs"])
+                    else ""
+                ),
+                f"equal, nothing lost ({_yes(ov['lost'] == 0)})",
+            ),
+            (
+                "server CPU ms per session at capacity / per refusal (estimated)",
+                f"{cap['cpu_ms_per_session']['server_ms']:.2f} / "
+                + _f(ov["server_cpu_ms_per_refused_session_est"], 2),
+                "",
+            ),
+            (
+                "queries per session at capacity / per refusal (estimated)",
+                f"{cap.get('queries_per_session', 0):.2f} / "
+                + _f(ov.get("queries_per_refused_session_est"), 2),
+                "",
+            ),
+            (
+                "server: all its CPU ÷ accepted sessions, ms; cores it used",
+                f"{ov['cpu_ms_per_accepted_session']['server_ms']:.2f}; "
+                f"{ov['cpu_ms_per_accepted_session']['cores_used']['server']:.2f} of "
+                f"{ov['cpu_ms_per_accepted_session']['machine_cores']}",
+                "",
+            ),
+            (
+                "simulator's schedule lag p99 / max ms",
+                f"{ov['schedule_lag_ms']['p99']:.0f} / {ov['schedule_lag_ms']['max']:.0f}",
+                "",
+            ),
+        ]
+        for a, b, c in rows_ov:
+            add(_row([a, b, c]))
+        add("")
+        refusal_ms = ov.get("server_cpu_ms_per_refused_session_est")
+        cap_work = cap["sessions_per_s"] * cap["cpu_ms_per_session"]["server_ms"]
+        if refusal_ms and cap_work:
+            refused_s = ov["refused_503"] / max(ov["wall_s"], 1e-9)  # wall_s: the offered window
+            acc = ov["accepted_per_s"] * cap["cpu_ms_per_session"]["server_ms"] / cap_work
+            ref = refused_s * refusal_ms / cap_work
+            add(
+                f"The server's work at this load, as a share of what it did at capacity: accepted "
+                f"sessions {100 * acc:.0f}% + refusals {100 * ref:.0f}% = {100 * (acc + ref):.0f}%"
+                + (
+                    " — above 100%, so requests queue in front of the server's threads for as "
+                    "long as the overload lasts, refusals included: a refusal (401 challenge, "
+                    "then an authenticated Inform with its device query and Digest check, then "
+                    f"503) costs {100 * refusal_ms / cap['cpu_ms_per_session']['server_ms']:.0f}% "
+                    "of an accepted session. The limit sheds sessions, not the work of turning "
+                    "them away."
+                    if acc + ref > 1
+                    else "."
+                )
+            )
+            add("")
+        add(
+            "Latency counts from each session's scheduled start, so a simulator falling behind "
+            "shows as latency, not as less load. A refusal is the 401 challenge plus the "
+            "authenticated Inform answered 503 (the session limit is checked in the session "
+            "store after authentication); its server CPU is estimated as the run's server CPU "
+            "minus the accepted sessions at their capacity cost, per refusal."
+        )
+        add("")
+    sm = results.get("simmem")
+    if sm:
+        rnd = sm["round"]
+        add(
+            f"### Simulator memory: {sm['devices']} devices in one process "
+            f"({len(sm['dumps'])} real dumps: {', '.join(sm['dumps'])})"
+        )
+        add("")
+        add(_row(["figure", "measured", "issue 5's target"]))
+        add("|---|---|---|")
+        add(
+            _row(
+                [
+                    "RSS of the load generator before the fleet (interpreter, imports)",
+                    f"{sm['rss_at_start_mb']:.0f} MB",
+                    "",
+                ]
+            )
+        )
+        add(
+            _row(
+                [
+                    "RSS after building the fleet and its connection-request listener",
+                    f"{sm['rss_built_mb']:.0f} MB",
+                    "",
+                ]
+            )
+        )
+        add(
+            _row(
+                [
+                    "peak RSS after "
+                    + (
+                        "a round of sessions (every device once)"
+                        if sm["full_round"]
+                        else "some sessions"
+                    )
+                    + f": {rnd['sessions_ok']} ok, {rnd['sessions_failed']} failed",
+                    f"**{sm['peak_rss_mb']:.0f} MB**",
+                    f"< {sm['target_mb']} MB for 10,000 devices ("
+                    + (
+                        _yes(sm["peak_rss_mb"] < sm["target_mb"])
+                        if sm["devices"] >= 10_000
+                        else "not measured: fewer devices"
+                    )
+                    + ")",
+                ]
+            )
+        )
+        add(_row(["per 1,000 devices (peak − start)", f"{sm['per_1000_devices_mb']:.1f} MB", ""]))
+        add(
+            _row(
+                [
+                    "per device beyond the shared models (structural estimate)",
+                    f"{sm['device_footprint_bytes']:.0f} bytes",
+                    "",
+                ]
+            )
+        )
+        add(_row(["parsed models shared by the devices", str(sm["models"]), "one per dump"]))
+        add("")
+        add(
+            "The devices share one parsed dump per model and keep only their own differences "
+            "(copy-on-write overlay, `cpesim.model.DeviceTree`); the round runs against the floor "
+            f"app ({rnd['sessions_per_s']:.0f} sessions/s) so it takes seconds, with Digest and "
+            "a full Inform per device as against the ACS."
+        )
+        add("")
 
 
 # --------------------------------------------------------------------------- main
@@ -1483,8 +2333,9 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     p.add_argument(
         "--scenarios",
-        default="periodic,bootstrap,connreq",
-        help="periodic,bootstrap,connreq (periodic includes the floor)",
+        default="periodic,bootstrap,connreq,cluster,overload,simmem",
+        help="periodic,bootstrap,connreq,cluster,overload,simmem (periodic includes the floor; "
+        "cluster and overload need PostgreSQL + Redis, cluster also nginx)",
     )
     p.add_argument(
         "--stacks",
@@ -1555,6 +2406,52 @@ def parse_args(argv: list[str] | None) -> Options:
         help="give up waiting for the devices after this many seconds",
     )
     p.add_argument(
+        "--cluster-concurrency",
+        type=int,
+        default=None,
+        help="concurrent sessions through nginx in the cluster scenario (default 32; quick 16)",
+    )
+    p.add_argument(
+        "--cluster-duration",
+        type=float,
+        default=None,
+        help="seconds per measured cluster row (default 8; quick 3)",
+    )
+    p.add_argument(
+        "--overload-concurrency",
+        type=int,
+        default=32,
+        help="closed-loop sessions at once while measuring the capacity",
+    )
+    p.add_argument(
+        "--overload-duration",
+        type=float,
+        default=None,
+        help="seconds of the capacity and of the open-loop overload phase (default 10; quick 3)",
+    )
+    p.add_argument(
+        "--overload-factor", type=float, default=2.0, help="offered rate ÷ measured capacity"
+    )
+    p.add_argument(
+        "--overload-max-sessions",
+        type=int,
+        default=None,
+        help="CWMP_MAX_SESSIONS of the overload run (default: max(threads, capacity × budget))",
+    )
+    p.add_argument(
+        "--overload-budget",
+        type=float,
+        default=0.5,
+        help="seconds of the default CWMP_MAX_SESSIONS rule (Little's law)",
+    )
+    p.add_argument("--overload-arrivals", choices=("poisson", "uniform"), default="poisson")
+    p.add_argument(
+        "--simmem-devices",
+        type=int,
+        default=10_000,
+        help="simulated devices in one process for the simulator-memory step",
+    )
+    p.add_argument(
         "--pg-url",
         default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
@@ -1617,6 +2514,17 @@ def parse_args(argv: list[str] | None) -> Options:
         out=Path(a.out),
         keep=a.keep,
         profile=a.profile,
+        wsgi_workers=a.wsgi_workers,
+        wsgi_threads=a.wsgi_threads,
+        cluster_concurrency=a.cluster_concurrency or (16 if q else 32),
+        cluster_duration=a.cluster_duration or (3.0 if q else 8.0),
+        overload_concurrency=a.overload_concurrency,
+        overload_duration=a.overload_duration or (3.0 if q else 10.0),
+        overload_factor=a.overload_factor,
+        overload_max_sessions=a.overload_max_sessions,
+        overload_budget=a.overload_budget,
+        overload_arrivals=a.overload_arrivals,
+        simmem_devices=a.simmem_devices,
     )
     opts.results["stamp"] = stamp
     return opts
@@ -1644,6 +2552,14 @@ def main(argv: list[str] | None = None) -> int:
             "cr_devices": opts.cr_devices,
             "cr_workers": opts.cr_workers,
             "cr_rate": opts.cr_rate,
+            "wsgi_workers": opts.wsgi_workers,
+            "wsgi_threads": opts.wsgi_threads,
+            "cluster_concurrency": opts.cluster_concurrency,
+            "cluster_duration": opts.cluster_duration,
+            "overload_duration": opts.overload_duration,
+            "overload_factor": opts.overload_factor,
+            "overload_arrivals": opts.overload_arrivals,
+            "simmem_devices": opts.simmem_devices,
             "log_level": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
             "server_env": dict(SERVER_ENV),
         },
@@ -1651,12 +2567,16 @@ def main(argv: list[str] | None = None) -> int:
         "periodic": [],
         "bootstrap": [],
         "connreq": [],
+        "cluster": None,
+        "overload": None,
+        "simmem": None,
         "skipped": [],
     }
     backends: list[Backend] = []
     pg_backend: Backend | None = None
     try:
-        for name in opts.databases:
+        db_scenarios = {"periodic", "bootstrap", "connreq", "cluster", "overload"}
+        for name in opts.databases if db_scenarios & set(opts.scenarios) else []:
             if name == "sqlite":
                 backends.append(make_sqlite(opts.work))
             elif name == "postgres":
@@ -1696,9 +2616,25 @@ def main(argv: list[str] | None = None) -> int:
                     results["bootstrap"].append(scenario_bootstrap(opts, backend, pg))
                 if "connreq" in opts.scenarios:
                     results["connreq"].append(scenario_connreq(opts, backend, pg))
+                if "cluster" in opts.scenarios and backend.multi_process:
+                    if nginx_binary() is None:
+                        results["skipped"].append(
+                            "cluster: nginx is not installed (scripts/install-nginx.sh)"
+                        )
+                    else:
+                        results["cluster"] = scenario_cluster(opts, backend, pg)
+                if "overload" in opts.scenarios and backend.multi_process:
+                    results["overload"] = scenario_overload(opts, backend, pg)
             finally:
                 if pg:
                     pg.close()
+        for name in ("cluster", "overload"):
+            if name in opts.scenarios and pg_backend is None:
+                results["skipped"].append(
+                    f"{name}: needs PostgreSQL + Redis (not in --databases, or not answering)"
+                )
+        if "simmem" in opts.scenarios:
+            results["simmem"] = scenario_simmem(opts)
     finally:
         for b in backends:
             if b.pg_dbname and not opts.keep:
