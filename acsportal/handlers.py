@@ -45,10 +45,22 @@ def is_cpe_path(path: str) -> bool:
 
 
 def wsgi_dispatcher(portal: Any, cpe: Any) -> Any:
-    """One WSGI application: CPE paths to ``cpe``, the rest to ``portal``."""
+    """One WSGI application: CPE paths to ``cpe``, the rest to ``portal``.
+
+    A new CWMP session while the server is full is refused here, before
+    Django (cwmp/overload.py).
+    """
+    from cwmp.overload import refusal
 
     def application(environ: dict[str, Any], start_response: Any) -> Any:
-        if is_cpe_path(environ.get("PATH_INFO", "")):
+        path = environ.get("PATH_INFO", "")
+        if is_cpe_path(path):
+            if path.startswith("/cwmp/"):
+                refused = refusal(environ)
+                if refused is not None:
+                    status, headers, body = refused
+                    start_response(status, headers)
+                    return [body]
             return cpe(environ, start_response)
         return portal(environ, start_response)
 

@@ -2196,11 +2196,9 @@ def render_scaleout(results: dict[str, Any], add: Any) -> None:
                 f"sessions {100 * acc:.0f}% + refusals {100 * ref:.0f}% = {100 * (acc + ref):.0f}%"
                 + (
                     " — above 100%, so requests queue in front of the server's threads for as "
-                    "long as the overload lasts, refusals included: a refusal (401 challenge, "
-                    "then an authenticated Inform with its device query and Digest check, then "
-                    f"503) costs {100 * refusal_ms / cap['cpu_ms_per_session']['server_ms']:.0f}% "
-                    "of an accepted session. The limit sheds sessions, not the work of turning "
-                    "them away."
+                    "long as the overload lasts, refusals included: a refusal costs "
+                    f"{100 * refusal_ms / cap['cpu_ms_per_session']['server_ms']:.0f}% "
+                    "of an accepted session."
                     if acc + ref > 1
                     else "."
                 )
@@ -2208,10 +2206,12 @@ def render_scaleout(results: dict[str, Any], add: Any) -> None:
             add("")
         add(
             "Latency counts from each session's scheduled start, so a simulator falling behind "
-            "shows as latency, not as less load. A refusal is the 401 challenge plus the "
-            "authenticated Inform answered 503 (the session limit is checked in the session "
-            "store after authentication); its server CPU is estimated as the run's server CPU "
-            "minus the accepted sessions at their capacity cost, per refusal."
+            "shows as latency, not as less load. While the store counts the server full, a new "
+            "session's first POST (an Inform without credentials) is answered 503 at the WSGI "
+            "door, before Django builds a request (cwmp/overload.py); a session that got past "
+            "the door is refused by the store's limit in `begin` after authentication. A "
+            "refusal's server CPU is estimated as the run's server CPU minus the accepted "
+            "sessions at their capacity cost, per refusal."
         )
         add("")
     sm = results.get("simmem")

@@ -73,10 +73,32 @@ class SessionStore(Protocol):
     def leave(self, sid: str) -> None: ...
     def active_sessions(self) -> int: ...
     def take_expired(self, limit: int = 1000) -> list[str]: ...
+    def recent_load(self, max_age: float = 1.0) -> int | None: ...
     def seen(self, nonce: str, nc: int, binding: str) -> bool: ...
 
 
-class MemorySessionStore:
+class _LoadNote:
+    """The open-session count this process last saw, for refusing early under overload.
+
+    ``begin`` learns the count in its own round trip; the view asks
+    ``recent_load`` before spending anything on a new session (its 401
+    challenge, its device query), so that refusing one costs next to nothing
+    when the server is past ``CWMP_MAX_SESSIONS``. A stale note (no session
+    began for a while) says nothing, and the next session that gets as far
+    as ``begin`` refreshes it.
+    """
+
+    _load: tuple[int, float] = (0, 0.0)
+
+    def _note_load(self, count: int) -> None:
+        self._load = (count, time.monotonic())
+
+    def recent_load(self, max_age: float = 1.0) -> int | None:
+        count, when = self._load
+        return count if time.monotonic() - when <= max_age else None
+
+
+class MemorySessionStore(_LoadNote):
     """One process's store: dicts under a lock, entries expiring lazily."""
 
     def __init__(self, clock: Any = time.monotonic, nonce_ttl: int = 600) -> None:
@@ -140,19 +162,23 @@ class MemorySessionStore:
             return "replay", None
         with self._lock:
             now = self._clock()
-            if sid not in self._active and self._live(now) >= limit:
+            live = self._live(now)
+            self._note_load(live)
+            if sid not in self._active and live >= limit:
                 return "busy", None
             holder = self._get(f"d:{device}")
             if holder is not None and holder != sid:
                 return "locked", holder
             self._put(f"d:{device}", sid, ttl)
             self._active[sid] = now + ttl
+            self._note_load(live + 1)
             return "ok", None
 
     def finish(self, sid: str, device: str, conn: str, event: Event | None = None) -> None:
         with self._lock:
             self._data.pop(f"s:{sid}", None)
             self._active.pop(sid, None)
+            self._note_load(self._live(self._clock()))
             for key in (f"d:{device}", f"c:{conn}"):
                 if self._get(key) == sid:
                     del self._data[key]
@@ -283,27 +309,28 @@ if ARGV[5] ~= '' then
   end
 end
 local now = tonumber(ARGV[2])
-if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) and
-   redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') >= tonumber(ARGV[3]) then
-  return {'busy', false}
+local live = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) and live >= tonumber(ARGV[3]) then
+  return {'busy', false, live}
 end
 local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then return {'locked', holder} end
+if holder and holder ~= ARGV[1] then return {'locked', holder, live} end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
-return {'ok', false}
+return {'ok', false, live + 1}
 """
 # Everything a session held, released in one round trip (its end), and its
-# last event published. ARGV: sid, event ('' for none), channels...
+# last event published; the sessions still open. ARGV: sid, event ('' for
+# none), now, channels...
 _FINISH = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
 if ARGV[2] ~= '' then
-  for i = 3, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[2]) end
+  for i = 4, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[2]) end
 end
-return 1
+return redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[3], '+inf')
 """
 _TAKE_EXPIRED = """
 local sids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -344,7 +371,7 @@ return 0
 """
 
 
-class RedisSessionStore:
+class RedisSessionStore(_LoadNote):
     """The shared store for several worker processes or machines."""
 
     def __init__(self, url: str, prefix: str = "acs:cwmp:", nonce_ttl: int = 600) -> None:
@@ -425,7 +452,7 @@ class RedisSessionStore:
     def begin(
         self, sid: str, device: str, limit: int, ttl: int, nonce: NonceUse | None = None
     ) -> tuple[str, str | None]:
-        status, holder = self._eval(
+        status, holder, *live = self._eval(
             self._begin,
             keys=[
                 f"{self._p}active",
@@ -442,10 +469,13 @@ class RedisSessionStore:
                 self._nonce_ttl,
             ],
         )
+        if live:
+            self._note_load(int(live[0]))
         return status, holder or None
 
     def finish(self, sid: str, device: str, conn: str, event: Event | None = None) -> None:
-        self._eval(
+        payload, *channels = self._event_args(event)
+        live = self._eval(
             self._finish,
             keys=[
                 f"{self._p}s:{sid}",
@@ -453,8 +483,9 @@ class RedisSessionStore:
                 f"{self._p}d:{device}",
                 f"{self._p}c:{conn}",
             ],
-            args=[sid, *self._event_args(event)],
+            args=[sid, payload, time.time(), *channels],
         )
+        self._note_load(int(live))
 
     def delete(self, sid: str) -> None:
         self._r.delete(f"{self._p}s:{sid}")

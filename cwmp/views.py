@@ -106,6 +106,8 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     if not codec.is_empty(body):
         try:
             if _challenge_first(request, tenant, body):
+                if _overloaded():
+                    return _busy("too many sessions, try later")
                 # The first POST of a session: an Inform without credentials.
                 # It only earns a challenge, so it is not parsed (the CPE
                 # sends it again with credentials), only checked for hostility.
@@ -127,6 +129,17 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     except DatabaseError:
         log.exception("cwmp %s: database error", tenant.slug)
         return _busy("database unavailable, try later")
+
+
+def _overloaded() -> bool:
+    """Past the session limit, as this process last saw it: refuse before any work.
+
+    The 401 challenge, the device query and the password check of a session
+    that ``begin`` would refuse anyway cost almost half an accepted session;
+    under twice the load the server can carry they kept it saturated.
+    """
+    load = get_store().recent_load()
+    return load is not None and load >= settings.CWMP_MAX_SESSIONS
 
 
 def _challenge_first(request: HttpRequest, tenant: Tenant, body: bytes) -> bool:
@@ -160,6 +173,8 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         and (tenant.allows_digest or tenant.allows_basic)
     ):
         return _challenge(tenant)  # before any query: most first POSTs end here
+    if _overloaded():
+        return _busy("too many sessions, try later")
     device = device_selectors.device_for_cwmp(tenant=tenant, device_id=device_id)
     # A Digest nonce's replay check is made by store.begin, in its round trip.
     nonces = DeferredNonceCheck()

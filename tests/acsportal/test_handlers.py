@@ -90,3 +90,17 @@ def test_unknown_paths_under_cpe_prefixes_still_404():
 )
 def test_which_paths_are_cpe_paths(path, cpe):
     assert is_cpe_path(path) is cpe
+
+
+def test_a_new_session_is_refused_at_the_door_when_the_server_is_full(settings):
+    from cwmp.store import get_store
+
+    TenantFactory(slug="isp")
+    settings.CWMP_MAX_SESSIONS = 5
+    get_store()._note_load(5)
+    status, headers = _call("/cwmp/isp/", inform_body("SN1"))
+    assert status == 503 and int(headers["retry-after"]) > 0
+    # A session in progress (credentials or its cookie) and a non-Inform pass on to the view.
+    assert _call("/cwmp/isp/", b"")[0] == 400  # no session: the view's answer
+    get_store()._note_load(4)
+    assert _call("/cwmp/isp/", inform_body("SN1"))[0] == 401

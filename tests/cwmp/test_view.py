@@ -653,3 +653,28 @@ def test_housekeeping_command(cpe, settings):
     call_command("acs_housekeeping", stdout=out)
     assert out.getvalue().strip() == "1 abandoned session(s) closed"
     assert SessionLog.objects.get().outcome == "abandoned"
+
+
+def test_past_the_limit_a_new_session_is_refused_before_its_challenge(
+    tenant, settings, monkeypatch
+):
+    from cwmp.store import get_store
+
+    settings.CWMP_MAX_SESSIONS = 1
+    a = ScriptedCPE(Client(), "/cwmp/isp/")
+    a.inform(inform_body("SN1"))  # the one session the server holds
+    parsed = []
+    real_parse = codec.parse
+    monkeypatch.setattr(
+        codec, "parse", lambda body, **kw: parsed.append(1) or real_parse(body, **kw)
+    )
+    b = ScriptedCPE(Client(), "/cwmp/isp/", address="203.0.113.2", auth="digest")
+    first = b.post(inform_body("SN2"))  # no credentials yet: would be a 401
+    assert first.status_code == 503 and int(first["Retry-After"]) > 0
+    assert parsed == []
+    # What this process saw of the load goes stale: then the CPE is challenged again.
+    get_store()._load = (1, 0.0)
+    assert b.post(inform_body("SN2")).status_code == 401
+    # The end of the session is seen too.
+    a.post(b"")
+    assert b.inform(inform_body("SN2")).status_code == 200
