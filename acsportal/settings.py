@@ -196,6 +196,10 @@ CWMP_SESSION_TIMEOUT = env.int("CWMP_SESSION_TIMEOUT", default=30)
 # Concurrent sessions accepted before new ones get 503 + Retry-After.
 CWMP_MAX_SESSIONS = env.int("CWMP_MAX_SESSIONS", default=1000)
 CWMP_RETRY_AFTER = env.int("CWMP_RETRY_AFTER", default=60)
+# New sessions are also refused while requests wait longer than this in front
+# of the server (a standing queue, cwmp/overload.py); 0 turns that off.
+CWMP_QUEUE_TARGET_MS = env.int("CWMP_QUEUE_TARGET_MS", default=250)
+CWMP_QUEUE_INTERVAL_MS = env.int("CWMP_QUEUE_INTERVAL_MS", default=1000)
 # How often each server process closes the logs of sessions whose CPE went
 # silent (cwmp/housekeeping.py).
 CWMP_HOUSEKEEPING_INTERVAL = env.int("CWMP_HOUSEKEEPING_INTERVAL", default=60)

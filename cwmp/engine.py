@@ -99,6 +99,9 @@ class SessionState:
     credentials: str = ""
     started: float = 0.0
     last_seen: float = 0.0
+    # When the ACS last answered: the gap to the CPE's next request is how
+    # long that request waited in front of the server (cwmp/overload.py).
+    replied: float = 0.0
     timeout: int = 30
     events: list[str] = field(default_factory=list)
     rpcs: list[str] = field(default_factory=list)

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from acsportal.http import plain as _text
-from cwmp import auth, codec, engine, housekeeping
+from cwmp import auth, codec, engine, housekeeping, overload
 from cwmp import messages as m
 from cwmp.host import DjangoHost
 from cwmp.store import DeferredNonceCheck, SessionStore, get_store
@@ -132,14 +132,13 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 
 def _overloaded() -> bool:
-    """Past the session limit, as this process last saw it: refuse before any work.
+    """Past the session limit or queueing, as this process last saw it: refuse before any work.
 
     The 401 challenge, the device query and the password check of a session
     that ``begin`` would refuse anyway cost almost half an accepted session;
     under twice the load the server can carry they kept it saturated.
     """
-    load = get_store().recent_load()
-    return load is not None and load >= settings.CWMP_MAX_SESSIONS
+    return overload.full()
 
 
 def _challenge_first(request: HttpRequest, tenant: Tenant, body: bytes) -> bool:
@@ -257,6 +256,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         events=state.events,
         remote=address,
     )
+    state.replied = time.time()
     store.save(sid, state.to_dict(), state.timeout, conn=conn, event=started)
     log.debug(
         "cwmp %s: %s session %s started (%s) from %s",
@@ -386,6 +386,7 @@ def _continue_session(
         data = store.load_for_connection(conn)
     if data is None or data.get("tenant_id") != tenant.pk:
         return _text(400, "no CWMP session: a session starts with an Inform")
+    overload.note_wait(data.get("replied", 0.0))
     state = engine.SessionState.from_dict(data)
 
     header = request.META.get("HTTP_AUTHORIZATION")
@@ -444,6 +445,7 @@ def _continue_session(
         kind="message",
         rpcs=state.rpcs[-2:],
     )
+    state.replied = time.time()
     store.save(
         state.sid,
         state.to_dict(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cwmp import overload
 from cwmp import store as store_module
 
 
@@ -16,6 +17,7 @@ def _fresh_cwmp_state(settings):
     # Password hashing is deliberately slow; tests only need it to work.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     store_module.reset_store()
+    overload.reset_watch()
     if settings.REDIS_URL:
         import redis
 
@@ -26,3 +28,4 @@ def _fresh_cwmp_state(settings):
     trusted_proxies.cache_clear()
     yield
     store_module.reset_store()
+    overload.reset_watch()

@@ -104,3 +104,15 @@ def test_a_new_session_is_refused_at_the_door_when_the_server_is_full(settings):
     assert _call("/cwmp/isp/", b"")[0] == 400  # no session: the view's answer
     get_store()._note_load(4)
     assert _call("/cwmp/isp/", inform_body("SN1"))[0] == 401
+
+
+def test_a_new_session_is_refused_at_the_door_while_requests_queue(settings, monkeypatch):
+    from cwmp import overload
+
+    TenantFactory(slug="isp")
+    settings.CWMP_QUEUE_TARGET_MS = 250
+    monkeypatch.setattr(overload.queue_watch(), "congested", lambda: True)
+    status, headers = _call("/cwmp/isp/", inform_body("SN1"))
+    assert status == 503 and int(headers["retry-after"]) > 0
+    monkeypatch.setattr(overload.queue_watch(), "congested", lambda: False)
+    assert _call("/cwmp/isp/", inform_body("SN1"))[0] == 401

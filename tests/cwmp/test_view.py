@@ -678,3 +678,25 @@ def test_past_the_limit_a_new_session_is_refused_before_its_challenge(
     # The end of the session is seen too.
     a.post(b"")
     assert b.inform(inform_body("SN2")).status_code == 200
+
+
+def test_while_requests_queue_a_new_session_is_refused_before_its_challenge(
+    tenant, settings, monkeypatch
+):
+    from cwmp import overload
+
+    settings.CWMP_QUEUE_TARGET_MS = 250
+    waits = []
+    watch = overload.queue_watch()
+    monkeypatch.setattr(watch, "note", waits.append)
+    a = ScriptedCPE(Client(), "/cwmp/isp/")
+    a.inform(inform_body("SN1"))
+    a.post(b"")
+    # The session's second request was timed from the ACS's answer to its Inform.
+    assert len(waits) == 1 and 0 <= waits[0] < 5
+    monkeypatch.setattr(watch, "congested", lambda: True)
+    b = ScriptedCPE(Client(), "/cwmp/isp/", address="203.0.113.2", auth="digest")
+    refused = b.post(inform_body("SN2"))
+    assert refused.status_code == 503 and int(refused["Retry-After"]) > 0
+    settings.CWMP_QUEUE_TARGET_MS = 0  # off
+    assert b.post(inform_body("SN2")).status_code == 401
