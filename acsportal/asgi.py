@@ -9,6 +9,8 @@ from channels.routing import ProtocolTypeRouter
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "acsportal.settings")
+# Settings that differ under ASGI (database connections from a pool).
+os.environ.setdefault("ACS_SERVER", "asgi")
 django_asgi_app = get_asgi_application()  # sets Django up
 
 from acsportal.handlers import CpeASGIHandler, asgi_dispatcher  # noqa: E402
