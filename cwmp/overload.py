@@ -27,6 +27,7 @@ only over enough samples, so that a quiet server never refuses.
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -120,13 +121,29 @@ def note_wait(replied: float) -> None:
         watch.note(time.time() - replied)
 
 
-def full() -> bool:
-    """Whether a new session should be refused now: past the session limit or queueing."""
+def full(*, connection_request: bool = False) -> bool:
+    """Whether a new session should be refused now: past the session limit or queueing.
+
+    A session opened by a connection request is the ACS's own asking (an
+    operator waiting on it, a campaign rate-limited by the job queue), so
+    only the hard limit turns it away: refused, the CPE would not call again
+    before its next periodic Inform.
+    """
     load = get_store().recent_load()
     if load is not None and load >= settings.CWMP_MAX_SESSIONS:
         return True
+    if connection_request:
+        return False
     watch = queue_watch()
     return watch is not None and watch.congested()
+
+
+_CONNECTION_REQUEST = re.compile(rb"6\s+connection\s+request", re.IGNORECASE)
+
+
+def mentions_connection_request(body: bytes) -> bool:
+    """Whether an Inform's raw body carries ``6 CONNECTION REQUEST`` (no parse)."""
+    return _CONNECTION_REQUEST.search(body) is not None
 
 
 def refusal(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
@@ -135,8 +152,10 @@ def refusal(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]
     May read the request body; when it lets the request in, the body is put
     back for Django to read.
     """
-    if not full():
-        return None
+    if not full(connection_request=True):  # the queue rule needs the body: below
+        watch = queue_watch()
+        if watch is None or not watch.congested():
+            return None
     if environ.get("HTTP_AUTHORIZATION") or COOKIE_NAME in environ.get("HTTP_COOKIE", ""):
         return None  # a session in progress, or an authenticated Inform: the view decides
     if environ.get("REQUEST_METHOD") != "POST":
@@ -151,6 +170,8 @@ def refusal(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]
     environ["wsgi.input"] = io.BytesIO(body)
     if not codec.looks_like_inform(body):
         return None  # gzip, a continuation without cookies: the view decides
+    if not full(connection_request=mentions_connection_request(body)):
+        return None
     headers = [
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Length", str(len(_BODY))),

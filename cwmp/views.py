@@ -84,7 +84,11 @@ def _challenge(tenant: Tenant, *, stale: bool = False, reason: str = "") -> Http
 
 @csrf_exempt
 def cwmp_endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    response = _endpoint(request, tenant_slug)
+    try:
+        response = _endpoint(request, tenant_slug)
+    except DatabaseError:  # the tenant's lookup included: a CPE never gets a 5xx
+        log.exception("cwmp %s: database error", tenant_slug)
+        response = _busy("database unavailable, try later")
     # Refusals are logged here with their device and reason; Django's own
     # "Unauthorized" warning for the first POST of every session is noise.
     response._has_been_logged = True  # type: ignore[attr-defined]
@@ -106,7 +110,7 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     if not codec.is_empty(body):
         try:
             if _challenge_first(request, tenant, body):
-                if _overloaded():
+                if _overloaded(connection_request=overload.mentions_connection_request(body)):
                     return _busy("too many sessions, try later")
                 # The first POST of a session: an Inform without credentials.
                 # It only earns a challenge, so it is not parsed (the CPE
@@ -131,14 +135,14 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         return _busy("database unavailable, try later")
 
 
-def _overloaded() -> bool:
+def _overloaded(*, connection_request: bool) -> bool:
     """Past the session limit or queueing, as this process last saw it: refuse before any work.
 
     The 401 challenge, the device query and the password check of a session
     that ``begin`` would refuse anyway cost almost half an accepted session;
     under twice the load the server can carry they kept it saturated.
     """
-    return overload.full()
+    return overload.full(connection_request=connection_request)
 
 
 def _challenge_first(request: HttpRequest, tenant: Tenant, body: bytes) -> bool:
@@ -172,7 +176,11 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         and (tenant.allows_digest or tenant.allows_basic)
     ):
         return _challenge(tenant)  # before any query: most first POSTs end here
-    if _overloaded():
+    if _overloaded(
+        connection_request=any(
+            e.event_code.strip().upper() == "6 CONNECTION REQUEST" for e in inform.event
+        )
+    ):
         return _busy("too many sessions, try later")
     device = device_selectors.device_for_cwmp(tenant=tenant, device_id=device_id)
     # A Digest nonce's replay check is made by store.begin, in its round trip.

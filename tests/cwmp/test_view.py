@@ -700,3 +700,34 @@ def test_while_requests_queue_a_new_session_is_refused_before_its_challenge(
     assert refused.status_code == 503 and int(refused["Retry-After"]) > 0
     settings.CWMP_QUEUE_TARGET_MS = 0  # off
     assert b.post(inform_body("SN2")).status_code == 401
+
+
+def test_while_requests_queue_a_session_asked_for_by_connection_request_is_let_in(
+    tenant, settings, monkeypatch
+):
+    """The ACS asked for it: refused, the CPE would not call again before its next Inform."""
+    from cwmp import overload
+
+    settings.CWMP_QUEUE_TARGET_MS = 250
+    monkeypatch.setattr(overload.queue_watch(), "congested", lambda: True)
+    cpe = ScriptedCPE(Client(), "/cwmp/isp/", address="203.0.113.2", auth="digest")
+    body = inform_body("SN2", events=("6 CONNECTION REQUEST",))
+    assert cpe.post(body).status_code == 401
+    assert cpe.inform(body).status_code == 200
+    # The hard limit still holds for it.
+    settings.CWMP_MAX_SESSIONS = 1
+    other = ScriptedCPE(Client(), "/cwmp/isp/", address="203.0.113.3", auth="digest")
+    assert other.post(inform_body("SN3", events=("6 CONNECTION REQUEST",))).status_code == 503
+
+
+def test_a_database_failure_finding_the_tenant_is_a_503(tenant, monkeypatch):
+    from django.db import OperationalError
+
+    from cwmp import views
+
+    def down(slug):
+        raise OperationalError("too many clients already")
+
+    monkeypatch.setattr(views, "tenant_for_slug", down)
+    response = Client().post("/cwmp/isp/", inform_body("SN1"), content_type="text/xml")
+    assert response.status_code == 503 and int(response["Retry-After"]) > 0
