@@ -230,9 +230,13 @@ def stats(args: dict[str, Any]) -> dict[str, Any]:
             last_finished=Max("finished_at"),
         )
         outcomes: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
         for value in jobs.values_list("return_value", flat=True):
             if isinstance(value, dict) and "outcomes" in value:
                 outcomes.update(value["outcomes"])
+                errors.update(
+                    f"{f['outcome']}: {f.get('error') or '-'}" for f in value.get("failures", [])
+                )
             else:
                 outcomes[
                     (value or {}).get("outcome", "none") if isinstance(value, dict) else "none"
@@ -243,6 +247,7 @@ def stats(args: dict[str, Any]) -> dict[str, Any]:
                 jobs.values_list("status").annotate(n=Count("id")).values_list("status", "n")
             ),
             "outcomes": dict(outcomes),
+            "failures": dict(errors.most_common(10)),
             **{k: v.timestamp() if v else None for k, v in agg.items()},
         }
     return out
