@@ -10,6 +10,10 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "acsportal.settings")
 portal_application = get_wsgi_application()  # sets Django up
 
-from acsportal.handlers import CpeWSGIHandler, wsgi_dispatcher  # noqa: E402
+from acsportal.handlers import (  # noqa: E402
+    CpeWSGIHandler,
+    CwmpWSGIApplication,
+    wsgi_dispatcher,
+)
 
-application = wsgi_dispatcher(portal_application, CpeWSGIHandler())
+application = wsgi_dispatcher(portal_application, CwmpWSGIApplication(CpeWSGIHandler()))

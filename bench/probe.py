@@ -3,7 +3,8 @@
 Installed by ``bench.settings`` (the project's settings plus this), so the
 application code carries no benchmark hook. Each server process counts
 
-* HTTP requests (Django's ``request_started`` signal) and
+* HTTP requests (Django's ``request_started`` signal; ``bench.wsgi`` counts
+  the ``/cwmp/`` requests, which skip Django's handler and its signals) and
 * database connections opened (Django's ``connection_created`` signal) and
 * SQL statements (an ``execute_wrapper`` appended to every database
   connection when it is created, so every thread's connection counts,
@@ -66,10 +67,15 @@ def _ensure_thread() -> None:
     threading.Thread(target=_flush, name="bench-probe", daemon=True).start()
 
 
-def _on_request(**_: Any) -> None:
+def count_request() -> None:
+    """One HTTP request (``bench.wsgi`` calls it for the paths that fire no signal)."""
     _ensure_thread()
     with _lock:
         _counts["requests"] += 1
+
+
+def _on_request(**_: Any) -> None:
+    count_request()
 
 
 def _on_connection(connection: Any, **_: Any) -> None:

@@ -284,7 +284,7 @@ class StackSpec:
 
 def server_cmd(stack: StackSpec, app: str, port: int) -> list[str]:
     asgi, wsgi = (
-        ("acsportal.asgi:application", "acsportal.wsgi:application")
+        ("acsportal.asgi:application", "bench.wsgi:application")
         if app == "acs"
         else ("bench.floor:asgi_app", "bench.floor:wsgi_app")
     )

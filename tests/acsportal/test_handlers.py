@@ -9,6 +9,7 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
+from acsportal import handlers
 from acsportal.handlers import is_cpe_path
 from acsportal.wsgi import application
 from tests.cwmp.cpe import inform_body
@@ -44,14 +45,18 @@ def _call(path: str, body: bytes = b"", method: str = "POST") -> tuple[int, dict
         seen["status"] = int(status.split()[0])
         seen["headers"] = {k.lower(): v for k, v in headers}
 
-    # As Django's test client does: keep the test's database connection open.
+    # As Django's test client does: keep the test's database connection open
+    # (the CWMP application does that upkeep itself, not through the signals).
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
+    upkeep = handlers.close_old_connections
+    handlers.close_old_connections = lambda: None
     try:
         b"".join(application(environ, start_response))
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
+        handlers.close_old_connections = upkeep
     return seen["status"], seen["headers"]
 
 
@@ -116,3 +121,58 @@ def test_a_new_session_is_refused_at_the_door_while_requests_queue(settings, mon
     assert status == 503 and int(headers["retry-after"]) > 0
     monkeypatch.setattr(overload.queue_watch(), "congested", lambda: False)
     assert _call("/cwmp/isp/", inform_body("SN1"))[0] == 401
+
+
+def _environ(path: str) -> dict:
+    return {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http",
+    }
+
+
+def test_cwmp_requests_skip_djangos_handler_but_not_its_connection_upkeep(monkeypatch):
+    """Straight to the view: no request signals, but connections are still looked after."""
+    from django.http import HttpResponse
+
+    from acsportal.handlers import CwmpWSGIApplication
+
+    calls = []
+    app = CwmpWSGIApplication(fallback=lambda environ, start_response: calls.append("fallback"))
+    monkeypatch.setattr(
+        app, "view", lambda request, tenant_slug: calls.append(tenant_slug) or HttpResponse("ok")
+    )
+    monkeypatch.setattr(handlers, "close_old_connections", lambda: calls.append("upkeep"))
+    fired = []
+    receiver = lambda **kw: fired.append(kw)  # noqa: E731
+    request_started.connect(receiver)
+    request_finished.connect(receiver)
+    try:
+        seen = {}
+        body = b"".join(app(_environ("/cwmp/isp/"), lambda s, h: seen.update(status=s)))
+        app(_environ("/cwmp/"), lambda s, h: None)
+        app(_environ("/cwmp/no/such/path/"), lambda s, h: None)
+    finally:
+        request_started.disconnect(receiver)
+        request_finished.disconnect(receiver)
+    assert seen["status"] == "200 OK" and body == b"ok"
+    assert calls == ["upkeep", "isp", "upkeep", "upkeep", "", "upkeep", "fallback"]
+    assert fired == []
+
+
+def test_an_exception_in_the_cwmp_view_is_djangos_error_response(monkeypatch):
+    from acsportal.handlers import CwmpWSGIApplication
+
+    def boom(request, tenant_slug):
+        raise RuntimeError("bug")
+
+    app = CwmpWSGIApplication(fallback=None)
+    monkeypatch.setattr(app, "view", boom)
+    monkeypatch.setattr(handlers, "close_old_connections", lambda: None)
+    seen = {}
+    body = b"".join(app(_environ("/cwmp/isp/"), lambda status, h: seen.update(status=status)))
+    assert seen["status"].startswith("500") and body
