@@ -5,9 +5,10 @@ session, no CSRF token, no messages, no clickjacking header, no user. The
 portal's middleware stack does nothing for them but costs every request
 (about a tenth of a periodic session's CPU when measured), so these paths
 go to a handler with an empty stack; everything else gets the full one.
-Both are Django's own handlers with the same settings and URLconf: request
-signals (database connection upkeep), URL resolution and exception handling
-are unchanged.
+Both are Django's own handlers with the same settings and URLconf. Under
+WSGI, ``/cwmp/`` itself goes one step further (``CwmpWSGIApplication``):
+straight to its view, without the request signals and URL resolution,
+doing the database connection upkeep itself.
 """
 
 from __future__ import annotations
