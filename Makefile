@@ -28,7 +28,7 @@ seed: migrate
 # Server (daphne: HTTP and, later, WebSockets) plus the job worker; Ctrl-C stops both.
 run: seed
 	@echo "Starting the job worker and the server on http://$(ACS_HOST):$(ACS_PORT)/"
-	@trap 'kill 0' INT TERM EXIT; \
+	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(BIN)/python manage.py db_worker & \
 	$(BIN)/daphne -b $(ACS_HOST) -p $(ACS_PORT) acsportal.asgi:application
 
