@@ -110,7 +110,7 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     if not codec.is_empty(body):
         try:
             if _challenge_first(request, tenant, body):
-                if _overloaded(connection_request=overload.mentions_connection_request(body)):
+                if overload.full(connection_request=overload.mentions_connection_request(body)):
                     return _busy("too many sessions, try later")
                 # The first POST of a session: an Inform without credentials.
                 # It only earns a challenge, so it is not parsed (the CPE
@@ -133,16 +133,6 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     except DatabaseError:
         log.exception("cwmp %s: database error", tenant.slug)
         return _busy("database unavailable, try later")
-
-
-def _overloaded(*, connection_request: bool) -> bool:
-    """Past the session limit or queueing, as this process last saw it: refuse before any work.
-
-    The 401 challenge, the device query and the password check of a session
-    that ``begin`` would refuse anyway cost almost half an accepted session;
-    under twice the load the server can carry they kept it saturated.
-    """
-    return overload.full(connection_request=connection_request)
 
 
 def _challenge_first(request: HttpRequest, tenant: Tenant, body: bytes) -> bool:
@@ -176,9 +166,9 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         and (tenant.allows_digest or tenant.allows_basic)
     ):
         return _challenge(tenant)  # before any query: most first POSTs end here
-    if _overloaded(
+    if overload.full(
         connection_request=any(
-            e.event_code.strip().upper() == "6 CONNECTION REQUEST" for e in inform.event
+            engine.normalize_event(e.event_code) == "6 CONNECTION REQUEST" for e in inform.event
         )
     ):
         return _busy("too many sessions, try later")
