@@ -158,11 +158,14 @@ def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
         return cursor.rowcount
 
 
+# (name, attname, default factory, preparation or None) per column
+_Fields = tuple[tuple[str, str, Callable[[], Any], Callable[[Any], Any] | None], ...]
+
+
 @dataclass(slots=True, frozen=True)
 class _Row:
     sql: str
-    # (name, attname, default factory, preparation or None) per column
-    fields: tuple[tuple[str, str, Callable[[], Any], Callable[[Any], Any] | None], ...]
+    fields: _Fields
 
 
 _rows: dict[tuple[type[Model], str], _Row] = {}
@@ -190,16 +193,21 @@ def _row_sql(model: type[Model], values: Mapping[str, Any]) -> tuple[str, list[A
         plan = _rows[key] = _Row(
             sql, tuple((f.name, f.attname, _default(f), _preparer(f)) for f in fields)
         )
-    params = []
-    for name, attname, default, prepare in plan.fields:
-        if attname in values:
-            value = values[attname]
-        elif name in values:
-            value = values[name]
+    params: list[Any] = []
+    _add_row_params(params, plan.fields, values)
+    return plan.sql, params
+
+
+def _add_row_params(params: list[Any], fields: _Fields, row: Mapping[str, Any]) -> None:
+    """A row's values in column order, by attname or name, defaults filled, prepared for the driver."""
+    for name, attname, default, prepare in fields:
+        if attname in row:
+            value = row[attname]
+        elif name in row:
+            value = row[name]
         else:
             value = default()
         params.append(value if prepare is None or value is None else prepare(value))
-    return plan.sql, params
 
 
 def insert_row(model: type[Model], values: Mapping[str, Any]) -> Any:
@@ -300,14 +308,7 @@ def upsert_rows(
             chunk = values[start : start + per_statement]
             params: list[Any] = []
             for row in chunk:
-                for name, attname, default, prepare in plan.fields:
-                    if attname in row:
-                        value = row[attname]
-                    elif name in row:
-                        value = row[name]
-                    else:
-                        value = default()
-                    params.append(value if prepare is None or value is None else prepare(value))
+                _add_row_params(params, plan.fields, row)
             cursor.execute(
                 f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES "
                 f"{', '.join([placeholder] * len(chunk))} "

@@ -38,6 +38,13 @@ BACKOFF_SECONDS = (30, 120, 600, 3600)
 RESEND_LIMIT = 1
 
 
+def _validated_args(type: str, args: dict[str, Any] | None) -> dict[str, Any]:
+    task_type = TASK_TYPES.get(type)
+    if task_type is None:
+        raise InvalidTask(f"unknown task type {type!r}; one of: {', '.join(sorted(TASK_TYPES))}")
+    return task_type.validate(dict(args or {}))
+
+
 @transaction.atomic
 def task_enqueue(
     *,
@@ -51,14 +58,10 @@ def task_enqueue(
     command_key: str = "",
 ) -> Task:
     """Validate and queue a task; the device runs it at its next session."""
-    task_type = TASK_TYPES.get(type)
-    if task_type is None:
-        raise InvalidTask(f"unknown task type {type!r}; one of: {', '.join(sorted(TASK_TYPES))}")
-    args = dict(args or {})
+    clean = _validated_args(type, args)
     # The CommandKey the device echoes in TransferComplete, M events and
     # ParameterKey: the caller's, or a unique one so answers match this task.
     command_key = command_key[:32] or f"acs-{secrets.token_hex(6)}"
-    clean = task_type.validate(args)
     task = Task.objects.create(
         tenant_id=device.tenant_id,
         device=device,
@@ -102,10 +105,7 @@ def task_enqueue_bulk(
     from django.db import connections
     from django.db.models import Q, QuerySet
 
-    task_type = TASK_TYPES.get(type)
-    if task_type is None:
-        raise InvalidTask(f"unknown task type {type!r}; one of: {', '.join(sorted(TASK_TYPES))}")
-    clean = task_type.validate(dict(args or {}))
+    clean = _validated_args(type, args)
     tenant_id = getattr(tenant, "pk", tenant)
     if isinstance(devices, QuerySet):
         if devices.model is not Device:
