@@ -57,6 +57,14 @@ USERNAME = "cpe"
 PASSWORD = "bench-password"
 CR_USERNAME = "acs"
 CR_PASSWORD = "bench-cr-password"
+# What the tenant ``bench`` accepts and its devices' connection-request login:
+# every ops step and simulator fleet takes the same four.
+CREDENTIALS = {
+    "username": USERNAME,
+    "password": PASSWORD,
+    "cr_username": CR_USERNAME,
+    "cr_password": CR_PASSWORD,
+}
 SECRET = "bench-secret-key-not-for-production-0123456789abcdefghij"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # --env KEY=VALUE: extra environment of the servers and job workers (experiments).
@@ -795,13 +803,10 @@ def loadgen_config(
 ) -> dict[str, Any]:
     return {
         "acs_url": server.acs_url(),
-        "username": USERNAME,
-        "password": PASSWORD,
+        **CREDENTIALS,
         "dumps": [dump],
         "count": count,
         "serial_prefix": prefix,
-        "cr_username": CR_USERNAME,
-        "cr_password": CR_PASSWORD,
         **extra,
     }
 
@@ -1001,10 +1006,7 @@ def scenario_periodic(opts: Options, backend: Backend, pg: PgWatch | None) -> li
             "dumps": [opts.dump],
             "count": opts.devices,
             "serial_prefix": prefix,
-            "username": USERNAME,
-            "password": PASSWORD,
-            "cr_username": CR_USERNAME,
-            "cr_password": CR_PASSWORD,
+            **CREDENTIALS,
         },
     )
     rows = []
@@ -1122,10 +1124,7 @@ def scenario_connreq(opts: Options, backend: Backend, pg: PgWatch | None) -> dic
         "dumps": [opts.dump],
         "count": n,
         "serial_prefix": prefix,
-        "username": USERNAME,
-        "password": PASSWORD,
-        "cr_username": CR_USERNAME,
-        "cr_password": CR_PASSWORD,
+        **CREDENTIALS,
         "cr_port": cr_port,
     }
     t = time.perf_counter()
@@ -1439,10 +1438,7 @@ def scenario_cluster(opts: Options, backend: Backend, pg: PgWatch | None) -> dic
             "dumps": [opts.dump],
             "count": opts.devices,
             "serial_prefix": prefix,
-            "username": USERNAME,
-            "password": PASSWORD,
-            "cr_username": CR_USERNAME,
-            "cr_password": CR_PASSWORD,
+            **CREDENTIALS,
         },
     )
     rows: list[dict[str, Any]] = []
@@ -1558,10 +1554,7 @@ def scenario_overload(opts: Options, backend: Backend, pg: PgWatch | None) -> di
     cap_prefix, ovl_prefix = "CAP", "OVL"
     common = {
         "dumps": [opts.dump],
-        "username": USERNAME,
-        "password": PASSWORD,
-        "cr_username": CR_USERNAME,
-        "cr_password": CR_PASSWORD,
+        **CREDENTIALS,
     }
     log(f"{backend.name}: overload — capacity on {stack.label()}")
     run_ops(backend, "preload", {**common, "count": opts.devices, "serial_prefix": cap_prefix})
@@ -2612,16 +2605,7 @@ def main(argv: list[str] | None = None) -> int:
         for backend in backends:
             log(f"{backend.name}: migrate + seed a fresh database")
             migrate(backend)
-            run_ops(
-                backend,
-                "seed",
-                {
-                    "username": USERNAME,
-                    "password": PASSWORD,
-                    "cr_username": CR_USERNAME,
-                    "cr_password": CR_PASSWORD,
-                },
-            )
+            run_ops(backend, "seed", CREDENTIALS)
             pg = PgWatch(backend.pg_admin_url, backend.pg_dbname) if backend.pg_dbname else None  # type: ignore[arg-type]
             try:
                 if "periodic" in opts.scenarios:
