@@ -15,6 +15,7 @@ from provisioning.models import Fault, Task, TaskState
 from provisioning.tasktypes import InvalidTask
 from provisioning.values import InvalidValue, check_value
 from tests.factories import DeviceFactory, ParameterFactory
+from tests.provisioning.session import answer, next_rpc
 
 pytestmark = pytest.mark.django_db
 IGD = "InternetGatewayDevice"
@@ -23,30 +24,6 @@ IGD = "InternetGatewayDevice"
 @pytest.fixture
 def device():
     return DeviceFactory(data_model=IGD)
-
-
-def next_rpc(device, session="S1", **kw):
-    device.refresh_from_db()
-    return services.session_next_rpc(
-        device_pk=device.pk,
-        tenant_id=device.tenant_id,
-        session_id=session,
-        unsupported=device.unsupported_methods,
-        root=IGD,
-        **kw,
-    )
-
-
-def answer(device, ref, response, session="S1", **kw):
-    return services.session_rpc_answered(
-        ref=ref,
-        response=response,
-        device_pk=device.pk,
-        tenant_id=device.tenant_id,
-        session_id=session,
-        root=IGD,
-        **kw,
-    )
 
 
 def test_enqueue_validates_and_sets_hint(device):

@@ -16,6 +16,7 @@ from provisioning.models import Task, TaskState
 from provisioning.tasktypes import InvalidTask
 from tests.cwmp.cpe import IGD, ScriptedCPE, inform_body
 from tests.factories import DeviceFactory, TenantFactory
+from tests.provisioning.session import answer, next_rpc
 
 pytestmark = pytest.mark.django_db
 FIRMWARE = {"url": "http://127.0.0.1/fw.bin", "file_type": "1 Firmware Upgrade Image"}
@@ -25,30 +26,6 @@ VERSION = f"{IGD}.DeviceInfo.SoftwareVersion"
 @pytest.fixture
 def device():
     return DeviceFactory(data_model=IGD)
-
-
-def next_rpc(device, session="S1", **kw):
-    device.refresh_from_db()
-    return services.session_next_rpc(
-        device_pk=device.pk,
-        tenant_id=device.tenant_id,
-        session_id=session,
-        unsupported=device.unsupported_methods,
-        root=IGD,
-        **kw,
-    )
-
-
-def answer(device, ref, response, session="S1", **kw):
-    return services.session_rpc_answered(
-        ref=ref,
-        response=response,
-        device_pk=device.pk,
-        tenant_id=device.tenant_id,
-        session_id=session,
-        root=IGD,
-        **kw,
-    )
 
 
 def accepted_download(device, **args):
