@@ -75,7 +75,7 @@ class CwmpWSGIApplication:
     """
 
     def __init__(self, fallback: Any) -> None:
-        from cwmp.views import cwmp_endpoint
+        from cwmp.endpoint.views import cwmp_endpoint
 
         self.fallback = fallback
         self.view = cwmp_endpoint
@@ -106,7 +106,7 @@ def wsgi_dispatcher(portal: Any, cpe: Any) -> Any:
     A new CWMP session while the server is full is refused here, before
     Django (cwmp/overload.py).
     """
-    from cwmp.overload import refusal
+    from cwmp.endpoint.overload import refusal
 
     def application(environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")

@@ -92,7 +92,7 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'acsportal.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["ENGINE"] = "acsportal.sqlite"
+    DATABASES["default"]["ENGINE"] = "acsportal.infra.sqlite"
     # WAL lets the job worker and readers run beside the server; IMMEDIATE
     # transactions take the write lock up front instead of failing on upgrade.
     DATABASES["default"]["OPTIONS"] = {

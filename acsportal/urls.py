@@ -5,6 +5,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("cwmp/", include("cwmp.urls")),
-    path("files/", include("provisioning.urls")),
+    path("files/", include("cwmp.endpoint.files_urls")),
     path("admin/", admin.site.urls),
 ]

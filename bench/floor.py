@@ -10,8 +10,8 @@ bench.floor:wsgi_app``, ``DJANGO_SETTINGS_MODULE=bench.floor``). Per request:
 * a POST with ``Authorization: Digest`` is checked cheaply: parsed with the
   project's parser and the MD5 ``qop=auth`` response recomputed against a
   fixed HA1 (no nonce signature, no nonce-count replay check, no store);
-* a non-empty body is parsed with ``cwmp.codec.parse`` (the hardened parser)
-  and an Inform is answered with ``cwmp.codec.serialize`` of an
+* a non-empty body is parsed with ``cwmp.protocol.codec.parse`` (the hardened parser)
+  and an Inform is answered with ``cwmp.protocol.codec.serialize`` of an
   InformResponse echoing its cwmp:ID; the empty POST gets 204.
 
 No database, no middleware, no session state, no logging of its own
@@ -31,8 +31,9 @@ import os
 from django.http import HttpRequest, HttpResponse
 from django.urls import re_path
 
-from cwmp import auth, codec
-from cwmp import messages as m
+from cwmp.protocol import codec
+from cwmp.protocol import digest as auth
+from cwmp.protocol import messages as m
 
 # --- settings (this module is DJANGO_SETTINGS_MODULE) -----------------------
 SECRET_KEY = "bench-floor-not-secret"  # noqa: S105

@@ -378,7 +378,7 @@ class Generator:
     """Streams of COPY lines for devices, their parameters and their last session."""
 
     def __init__(self, tenants: list[TenantRow], specs: list[ModelSpec], seed: int, now: float):
-        from cwmp.auth import make_ha1_set
+        from cwmp.protocol.digest import make_ha1_set
         from devices.identity import make_device_id
 
         self.make_ha1_set = make_ha1_set

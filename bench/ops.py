@@ -19,7 +19,7 @@ Commands:
   the identity (a device pre-provisioned by serial, never seen).
 * ``enqueue`` — ``provisioning.services.task_enqueue`` for every device of
   a serial prefix.
-* ``connreq`` — ``cwmp.tasks.request_connections`` (batch jobs) for every device of a
+* ``connreq`` — ``cwmp.wakeup.jobs.request_connections`` (batch jobs) for every device of a
   prefix (queued jobs for ``manage.py db_worker``).
 * ``stats`` — tasks by state, parameters per device, session logs (with
   ``"since": <epoch s>`` only those of sessions started from then on), and
@@ -51,7 +51,7 @@ from cpesim.cpe import CPEOptions  # noqa: E402
 from cpesim.fleet import make_serials  # noqa: E402
 from cpesim.model import DeviceModel  # noqa: E402
 from cwmp import codec  # noqa: E402
-from cwmp import messages as m  # noqa: E402
+from cwmp.protocol import messages as m  # noqa: E402
 from devices import services as device_services  # noqa: E402
 from devices.identity import make_device_id  # noqa: E402
 from devices.models import Device, Parameter, SessionLog  # noqa: E402
@@ -180,7 +180,7 @@ def enqueue(args: dict[str, Any]) -> dict[str, Any]:
 
 def connreq(args: dict[str, Any]) -> dict[str, Any]:
     """Wake every device of the prefix the way a mass operation does: a few batch jobs."""
-    from cwmp.tasks import request_connections
+    from cwmp.wakeup.jobs import request_connections
 
     started = time.perf_counter()
     bulk = request_connections(_prefixed(args["serial_prefix"]).order_by("pk").only("pk"))
@@ -222,7 +222,10 @@ def stats(args: dict[str, Any]) -> dict[str, Any]:
     if args.get("jobs"):
         # One job per device (request_connection) or per batch (request_connections).
         jobs = DBTaskResult.objects.filter(
-            task_path__in=["cwmp.tasks.connection_request", "cwmp.tasks.connection_requests"]
+            task_path__in=[
+                "cwmp.wakeup.jobs.connection_request",
+                "cwmp.wakeup.jobs.connection_requests",
+            ]
         )
         agg = jobs.aggregate(
             first_enqueued=Min("enqueued_at"),

@@ -1937,7 +1937,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         c0 = crs[0]
         add(
             "### Connection requests: every device with a queued SetParameterValues; "
-            f"`cwmp.tasks.request_connections` (batch jobs) → {c0['db_workers']} × "
+            f"`cwmp.wakeup.jobs.request_connections` (batch jobs) → {c0['db_workers']} × "
             f"`manage.py db_worker`; tenant rate limit {c0['tenant_rate_limit'] or 'off'}; "
             f"≤ {c0['fleet_concurrency']} simulator sessions at once"
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cwmp.tasks import ConnectionRequestTicket, request_connection
+from cwmp.wakeup.jobs import ConnectionRequestTicket, request_connection
 from devices.models import Device
 from provisioning import services as task_services
 from provisioning.models import Task

@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from cwmp.views import cwmp_endpoint
+from cwmp.endpoint.views import cwmp_endpoint
 
 app_name = "cwmp"
 # With or without the trailing slash: CPEs are configured by hand and a POST

@@ -97,7 +97,7 @@ class Device(models.Model):
 
     def set_cwmp_credentials(self, username: str, password: str) -> None:
         """Give the device its own CWMP credentials (caller saves)."""
-        from cwmp.auth import make_ha1_set
+        from cwmp.protocol.digest import make_ha1_set
 
         ha1 = make_ha1_set(username, self.tenant.cpe_realm, password)
         self.cwmp_username = username

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from acsportal import db
+from acsportal.infra import db
 from devices.models import Device
 from tenants.models import Tenant
 
@@ -37,7 +37,7 @@ def device_for_cwmp(*, tenant: Tenant, device_id: str) -> Device | None:
     """The device an Inform names, with its credentials, in one lean query.
 
     Every authenticated CWMP session starts here, so it skips the query
-    compiler (acsportal.db) and reads only ``CWMP_DEVICE_FIELDS``; the row is
+    compiler (acsportal.infra.db) and reads only ``CWMP_DEVICE_FIELDS``; the row is
     scoped to the tenant all the same.
     """
     device = db.select_one(

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from acsportal import db
+from acsportal.infra import db
 from devices.identity import make_device_id
 from devices.models import CpeRequest, Device, Parameter, SessionLog, SessionOutcome
 from tenants.models import Tenant

@@ -19,7 +19,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from cwmp import messages as m
+from cwmp.protocol import messages as m
 from provisioning.tasktypes import Context, InvalidTask, Outcome, TaskType, _int, _store_values
 
 # Object path per data model root.

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from cwmp import messages as m
+from cwmp.protocol import messages as m
 from devices import services as device_services
 from devices.models import Device, Parameter
 from provisioning import files

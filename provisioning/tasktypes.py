@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from cwmp import messages as m
+from cwmp.protocol import messages as m
 from devices import services as device_services
 from provisioning import datamodel
 from provisioning.values import InvalidValue, check_value

@@ -123,7 +123,7 @@ class Tenant(models.Model):
 
     def set_cpe_credentials(self, username: str, password: str) -> None:
         """Set the tenant-wide CPE credentials (caller saves)."""
-        from cwmp.auth import make_ha1_set
+        from cwmp.protocol.digest import make_ha1_set
 
         if not self.cpe_realm:
             self.cpe_realm = f"acsportal/{self.slug}"

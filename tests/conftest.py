@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cwmp import overload
-from cwmp import store as store_module
+from cwmp.endpoint import overload
+from cwmp.endpoint import store as store_module
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cwmp_state(settings):
     """Each test gets an empty session store and no cached tenants."""
-    from cwmp import transport
+    from cwmp.endpoint import transport
 
     settings.CWMP_TENANT_CACHE_SECONDS = 0
     # Password hashing is deliberately slow; tests only need it to work.
@@ -23,7 +23,7 @@ def _fresh_cwmp_state(settings):
 
         redis.Redis.from_url(settings.REDIS_URL).flushdb()
     transport._tenants.clear()
-    from acsportal.http import trusted_proxies
+    from acsportal.infra.http import trusted_proxies
 
     trusted_proxies.cache_clear()
     yield

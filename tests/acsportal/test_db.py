@@ -12,7 +12,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from acsportal import db
+from acsportal.infra import db
 from devices.models import Device, SessionLog
 from tests.factories import DeviceFactory, TenantFactory
 

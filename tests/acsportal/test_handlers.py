@@ -98,7 +98,7 @@ def test_which_paths_are_cpe_paths(path, cpe):
 
 
 def test_a_new_session_is_refused_at_the_door_when_the_server_is_full(settings):
-    from cwmp.store import get_store
+    from cwmp.endpoint.store import get_store
 
     TenantFactory(slug="isp")
     settings.CWMP_MAX_SESSIONS = 5
@@ -112,7 +112,7 @@ def test_a_new_session_is_refused_at_the_door_when_the_server_is_full(settings):
 
 
 def test_a_new_session_is_refused_at_the_door_while_requests_queue(settings, monkeypatch):
-    from cwmp import overload
+    from cwmp.endpoint import overload
 
     TenantFactory(slug="isp")
     settings.CWMP_QUEUE_TARGET_MS = 250

@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.conf import settings
 
-from acsportal import redisclient
+from acsportal.infra import redisclient
 
 pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL not set")
 

@@ -1,6 +1,6 @@
 """A scripted CPE for view tests: builds messages and Digest answers by hand.
 
-Independent of cwmp.auth on purpose (the Digest response is computed here
+Independent of cwmp.protocol.digest on purpose (the Digest response is computed here
 from RFC 7616 directly), so a symmetric bug cannot hide.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from django.test import Client
 
-from cwmp import codec
-from cwmp import messages as m
+from cwmp.protocol import codec
+from cwmp.protocol import messages as m
 
 IGD = "InternetGatewayDevice"
 

@@ -1,4 +1,4 @@
-"""Tests for cwmp.auth (HTTP Digest / Basic for CPEs, RFC 7616, TR-069 §3.4.4).
+"""Tests for cwmp.protocol.digest (HTTP Digest / Basic for CPEs, RFC 7616, TR-069 §3.4.4).
 
 httpx.DigestAuth is used as the client oracle: an independent implementation
 catches bugs that a client written alongside the server would share.
@@ -13,7 +13,7 @@ import re
 import httpx
 import pytest
 
-from cwmp.auth import (
+from cwmp.protocol.digest import (
     ALGORITHMS,
     BasicCredentials,
     DigestAuthority,
@@ -61,7 +61,7 @@ def first_challenge(header: str) -> str:
 
 
 def split_challenges(header: str) -> list[str]:
-    # Independent of cwmp.auth: split where a new "Digest " scheme token starts.
+    # Independent of cwmp.protocol.digest: split where a new "Digest " scheme token starts.
     return [p.strip().rstrip(",") for p in re.split(r"(?:^|,\s*)(?=Digest )", header) if p.strip()]
 
 

@@ -1,4 +1,4 @@
-"""cwmp.codec: round trips for every message, the CPE quirks it must tolerate,
+"""cwmp.protocol.codec: round trips for every message, the CPE quirks it must tolerate,
 and the hostile bodies it must refuse quickly. No database, no Django."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from lxml import etree
 
-from cwmp import codec
-from cwmp import messages as m
-from cwmp.codec import CodecError, is_empty, parse, serialize
+from cwmp.protocol import codec
+from cwmp.protocol import messages as m
+from cwmp.protocol.codec import CodecError, is_empty, parse, serialize
 
 NS10, NS11, NS12, NS13 = m.CWMP_NS_1_0, m.CWMP_NS_1_1, m.CWMP_NS_1_2, m.CWMP_NS_1_3
 T0 = datetime(2024, 3, 5, 6, 22, 1, tzinfo=UTC)

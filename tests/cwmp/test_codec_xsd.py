@@ -1,4 +1,4 @@
-"""What cwmp.codec writes must validate against the BBF CWMP schemas.
+"""What cwmp.protocol.codec writes must validate against the BBF CWMP schemas.
 
 The schemas in cwmp/schemas/ are loaded offline: a resolver maps the SOAP
 envelope/encoding imports to our own stand-in XSDs and the broadband-forum.org
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from cwmp import messages as m
-from cwmp.codec import serialize
+from cwmp.protocol import messages as m
+from cwmp.protocol.codec import serialize
 
 SCHEMAS = Path(m.__file__).resolve().parent / "schemas"
 XS = "{http://www.w3.org/2001/XMLSchema}"

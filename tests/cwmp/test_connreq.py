@@ -24,8 +24,9 @@ import pytest
 from django.core.cache import cache
 from django_tasks_db.models import DBTaskResult
 
-from cwmp import connreq, tasks
-from cwmp.connreq import (
+from cwmp.wakeup import connreq
+from cwmp.wakeup import jobs as tasks
+from cwmp.wakeup.connreq import (
     DestinationRefused,
     build_udp_connection_request,
     check_address,
@@ -33,7 +34,7 @@ from cwmp.connreq import (
     send_http_connection_request,
     send_udp_connection_request,
 )
-from cwmp.tasks import connection_request, request_connection, take_tenant_slot
+from cwmp.wakeup.jobs import connection_request, request_connection, take_tenant_slot
 from tests.factories import DeviceFactory
 
 USERNAME = "cr-user"
@@ -533,7 +534,7 @@ def test_request_connection_enqueues_once_per_device_window():
     first = request_connection(device)
     assert first.status == "enqueued" and first.task_id
     row = DBTaskResult.objects.get(id=first.task_id)
-    assert row.task_path == "cwmp.tasks.connection_request"
+    assert row.task_path == "cwmp.wakeup.jobs.connection_request"
     assert row.args_kwargs == {"args": [device.pk], "kwargs": {}}
 
     second = request_connection(device)
@@ -608,7 +609,7 @@ def test_request_connections_queues_a_few_batch_jobs(settings):
     bulk = tasks.request_connections(devices, batch_size=2)
     assert (bulk.devices, bulk.coalesced, len(bulk.jobs)) == (5, 0, 3)
     rows = DBTaskResult.objects.order_by("enqueued_at")
-    assert {r.task_path for r in rows} == {"cwmp.tasks.connection_requests"}
+    assert {r.task_path for r in rows} == {"cwmp.wakeup.jobs.connection_requests"}
     assert sorted(pk for r in rows for pk in r.args_kwargs["args"][0]) == sorted(
         d.pk for d in devices
     )

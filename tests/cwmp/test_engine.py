@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cwmp import engine
-from cwmp import messages as m
+from cwmp.protocol import engine
+from cwmp.protocol import messages as m
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cwmp.overload import QueueWatch
+from cwmp.endpoint.overload import QueueWatch
 
 
 class Clock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from cwmp.store import MemorySessionStore, RedisSessionStore
+from cwmp.endpoint.store import MemorySessionStore, RedisSessionStore
 
 
 class Clock:
@@ -134,7 +134,7 @@ def test_load_for_an_unknown_connection(store):
 
 
 def test_begin_checks_the_nonce_first(store):
-    from cwmp.store import NonceUse
+    from cwmp.endpoint.store import NonceUse
 
     use = NonceUse("n1", 1, "s1|c")
     assert store.begin("s1", "dev", limit=5, ttl=30, nonce=use) == ("ok", None)
@@ -153,7 +153,7 @@ def test_begin_checks_the_nonce_first(store):
 def test_save_and_finish_publish_the_session_event(store, settings):
     import asyncio
 
-    from devices import events
+    from acsportal.infra import events
 
     settings.REDIS_URL = settings.REDIS_URL if isinstance(store, RedisSessionStore) else ""
     events.reset_bus()

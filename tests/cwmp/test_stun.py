@@ -1,6 +1,6 @@
 """The TR-111 STUN server: RFC 5389 and RFC 3489 Binding Requests on real loopback sockets.
 
-STUN messages are built and decoded here independently of ``cwmp.stun``.
+STUN messages are built and decoded here independently of ``cwmp.wakeup.stun``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connections
 
-from cwmp import stun
-from cwmp.connreq import send_udp_connection_request
+from cwmp.wakeup import stun
+from cwmp.wakeup.connreq import send_udp_connection_request
 from devices.models import Device
 from tests.factories import DeviceFactory, ParameterFactory
 

@@ -12,8 +12,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from cwmp import codec
-from cwmp import messages as m
+from cwmp.protocol import codec
+from cwmp.protocol import messages as m
 from devices.models import CpeRequest, Device, Parameter, SessionLog
 from tests.cwmp.cpe import IGD, ScriptedCPE, basic, digest_answer, inform_body
 from tests.factories import DeviceFactory, TenantFactory
@@ -613,8 +613,8 @@ def test_non_inform_without_credentials_or_session_is_still_400(cpe):
 
 
 def test_a_session_whose_cpe_went_silent_is_closed_by_housekeeping(cpe, settings):
-    from cwmp import housekeeping
-    from cwmp.store import get_store
+    from cwmp.endpoint import housekeeping
+    from cwmp.endpoint.store import get_store
 
     settings.CWMP_SESSION_TIMEOUT = 1
     cpe.inform(inform_body("SN1"))  # ... and nothing more: no empty POST, no new Inform
@@ -630,7 +630,7 @@ def test_a_session_whose_cpe_went_silent_is_closed_by_housekeeping(cpe, settings
 
 
 def test_housekeeping_runs_beside_sessions_at_most_once_per_interval(cpe, settings, monkeypatch):
-    from cwmp import housekeeping
+    from cwmp.endpoint import housekeeping
 
     runs = []
     monkeypatch.setattr(housekeeping, "close_abandoned", lambda store=None: runs.append(1))
@@ -658,7 +658,7 @@ def test_housekeeping_command(cpe, settings):
 def test_past_the_limit_a_new_session_is_refused_before_its_challenge(
     tenant, settings, monkeypatch
 ):
-    from cwmp.store import get_store
+    from cwmp.endpoint.store import get_store
 
     settings.CWMP_MAX_SESSIONS = 1
     a = ScriptedCPE(Client(), "/cwmp/isp/")
@@ -683,7 +683,7 @@ def test_past_the_limit_a_new_session_is_refused_before_its_challenge(
 def test_while_requests_queue_a_new_session_is_refused_before_its_challenge(
     tenant, settings, monkeypatch
 ):
-    from cwmp import overload
+    from cwmp.endpoint import overload
 
     settings.CWMP_QUEUE_TARGET_MS = 250
     waits = []
@@ -706,7 +706,7 @@ def test_while_requests_queue_a_session_asked_for_by_connection_request_is_let_i
     tenant, settings, monkeypatch
 ):
     """The ACS asked for it: refused, the CPE would not call again before its next Inform."""
-    from cwmp import overload
+    from cwmp.endpoint import overload
 
     settings.CWMP_QUEUE_TARGET_MS = 250
     monkeypatch.setattr(overload.queue_watch(), "congested", lambda: True)
@@ -723,7 +723,7 @@ def test_while_requests_queue_a_session_asked_for_by_connection_request_is_let_i
 def test_a_database_failure_finding_the_tenant_is_a_503(tenant, monkeypatch):
     from django.db import OperationalError
 
-    from cwmp import views
+    from cwmp.endpoint import views
 
     def down(slug):
         raise OperationalError("too many clients already")

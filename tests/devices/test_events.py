@@ -13,7 +13,7 @@ import threading
 import pytest
 from django.test import Client
 
-from devices import events
+from acsportal.infra import events
 from tests.cwmp.cpe import ScriptedCPE, inform_body
 from tests.factories import DeviceFactory, TenantFactory
 
@@ -99,7 +99,7 @@ def test_a_bus_that_is_down_never_breaks_a_session(settings, listen):
     events.reset_bus()
     TenantFactory(slug="isp")
     # The session store is built separately and keeps its own setting.
-    from cwmp import store
+    from cwmp.endpoint import store
 
     store._store = store.MemorySessionStore()
     responses = ScriptedCPE(Client(), "/cwmp/isp/").session(inform_body("SN1"))

@@ -117,7 +117,7 @@ def test_bad_command_arguments_exit_2(e2e_tenant, acs_server):
 
 
 def test_connection_request_refused_outside_the_allow_list(e2e_tenant, acs_server, bg):
-    from cwmp.tasks import request_connection
+    from cwmp.wakeup.jobs import request_connection
 
     cpe = cpe_for(acs_server, history=5)
     bg.run(cpe.start_cr_listener())
@@ -175,7 +175,7 @@ def test_connection_request_through_the_job_worker(
     e2e_tenant, acs_server, bg, job_worker, settings
 ):
     """The path web requests take: enqueue the job, a worker sends it, the device calls in."""
-    from cwmp.tasks import connection_request, request_connection
+    from cwmp.wakeup.jobs import connection_request, request_connection
     from provisioning import services as task_services
 
     settings.CWMP_CONNREQ_DEVICE_INTERVAL = 0  # no coalescing with an earlier test's request

@@ -98,7 +98,7 @@ def test_hostile_host_is_refused_before_anything_is_queued(e2e_tenant, acs_serve
 
 
 def test_udp_connection_request_when_http_cannot_reach(e2e_tenant, acs_server, bg):
-    from cwmp.tasks import request_connection
+    from cwmp.wakeup.jobs import request_connection
 
     cpe, device = _booted(bg, acs_server, udp_cr=True)
     assert device.udp_connection_request_address.startswith("127.0.0.1:")

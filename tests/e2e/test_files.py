@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from django.test import Client
 
-from cwmp import codec
-from cwmp import messages as m
+from cwmp.protocol import codec
+from cwmp.protocol import messages as m
 from devices.models import Device
 from provisioning import files
 from provisioning import services as task_services

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from django.conf import settings
 
-from cwmp import codec
-from cwmp import messages as m
+from cwmp.protocol import codec
+from cwmp.protocol import messages as m
 from devices.models import SessionLog
 from tests.cwmp.cpe import basic, inform_body
 from tests.e2e.conftest import start_server, stop_server

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cwmp import messages as m
+from cwmp.protocol import messages as m
 from devices.models import Device, Parameter
 from provisioning import services
 from provisioning.models import Task, TaskState

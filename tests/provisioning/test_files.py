@@ -15,7 +15,8 @@ from django.db import close_old_connections
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from provisioning import files, views
+from cwmp.endpoint import files as views
+from provisioning import files
 from provisioning.models import File, FileFetch, Task, TaskState
 from tests.factories import CPE_PASSWORD, CPE_USERNAME, DeviceFactory, TenantFactory
 
@@ -68,7 +69,7 @@ def stored_files(root) -> list:
 
 
 def digest(challenge: str, username: str, password: str, *, method: str, uri: str) -> str:
-    """RFC 7616 qop=auth answer computed here, independently of cwmp.auth."""
+    """RFC 7616 qop=auth answer computed here, independently of cwmp.protocol.digest."""
     params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
     realm, nonce, opaque = params["realm"], params["nonce"], params["opaque"]
     nc, cnonce = "00000001", "c0ffee42"

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cwmp import messages as m
+from cwmp.protocol import messages as m
 from devices.models import Device, Parameter
 from provisioning import services
 from provisioning.diagnostics import validate_host
@@ -301,7 +301,7 @@ def test_values_refused(value, xsd):
 def test_transfer_complete_in_a_later_session_without_the_event(client):
     from django.test import Client
 
-    from cwmp import codec
+    from cwmp.protocol import codec
     from tests.cwmp.cpe import ScriptedCPE, inform_body
     from tests.factories import TenantFactory
 

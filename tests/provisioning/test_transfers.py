@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from cwmp import codec
-from cwmp import messages as m
+from cwmp.protocol import codec
+from cwmp.protocol import messages as m
 from devices.models import CpeRequest, Device
 from provisioning import services
 from provisioning.models import Task, TaskState

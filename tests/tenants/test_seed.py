@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from cwmp.auth import make_ha1
+from cwmp.protocol.digest import make_ha1
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from cwmp.housekeeping import close_abandoned
+from cwmp.endpoint.housekeeping import close_abandoned
 
 
 class Command(BaseCommand):

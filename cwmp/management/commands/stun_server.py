@@ -1,4 +1,4 @@
-"""``manage.py stun_server``: the TR-111 STUN server (see ``cwmp.stun``).
+"""``manage.py stun_server``: the TR-111 STUN server (see ``cwmp.wakeup.stun``).
 
 CPEs with ``ManagementServer.STUNEnable`` send Binding Requests here; the
 server answers them, records where each CPE listens for UDP connection
@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from cwmp import stun
+from cwmp.wakeup import stun
 
 
 class Command(BaseCommand):

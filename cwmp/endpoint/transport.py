@@ -13,7 +13,7 @@ import zlib
 from django.conf import settings
 from django.http import HttpRequest
 
-from acsportal.http import is_trusted_proxy, peer, trusted_proxies
+from acsportal.infra.http import is_trusted_proxy, peer, trusted_proxies
 from tenants.models import Tenant
 
 __all__ = ["peer"]  # re-exported: the CWMP view's view of the client

@@ -31,7 +31,7 @@ connection request (TR-069 Annex G) reaches the CPE.
 ``handle_datagram`` is the pure core; ``StunServerProtocol`` the asyncio
 shell (database work runs in a thread pool, never in the event loop); the
 Django part maps usernames to devices. The same socket relays UDP
-connection requests for ``cwmp.connreq`` (``relay_send``): TR-111 requires
+connection requests for ``cwmp.wakeup.connreq`` (``relay_send``): TR-111 requires
 them to come from the STUN server's own address and port, which is what a
 port-restricted NAT lets back in.
 """

@@ -24,7 +24,7 @@ from the environment are ignored, time is bounded end to end and the
 response body is capped.
 
 This module only sends; rate limits, fallbacks and queueing live in
-``cwmp.tasks``. Nothing here may run inside a web request.
+``cwmp.wakeup.jobs``. Nothing here may run inside a web request.
 """
 
 from __future__ import annotations
@@ -615,7 +615,7 @@ def udp_connection_request(
     copies = max(1, copies)
     try:
         if relay:
-            from cwmp import stun
+            from cwmp.wakeup import stun
 
             stun.relay_send(relay, datagram, (str(target), port), copies=copies, spacing=spacing)
         else:

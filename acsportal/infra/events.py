@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from acsportal.redisclient import Script
+from acsportal.infra.redisclient import Script
 
 log = logging.getLogger("acsportal.events")
 
@@ -165,7 +165,7 @@ class RedisBus:
         return [self.prefix + t for t in topics]
 
     def publish(self, topics: Sequence[str], event: dict[str, Any]) -> None:
-        from acsportal.redisclient import connection
+        from acsportal.infra.redisclient import connection
 
         payload = json.dumps(event, separators=(",", ":"), default=str)
         connection(self.url).evalsha(_PUBLISH, [], [*(self.prefix + t for t in topics), payload])

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cwmp import messages as m
-from cwmp.engine import SessionState
+from cwmp.protocol import messages as m
+from cwmp.protocol.engine import SessionState
 from devices import services as device_services
 from devices.models import Device
 from provisioning import services as task_services

@@ -3,7 +3,7 @@
 Nothing here is public. A download is served with a signed link
 (``files.file_download_url``) or with HTTP Digest/Basic using the tenant's
 CPE credentials or a device's own CWMP credentials, by the same rules as the
-CWMP endpoint (``cwmp.auth``, the tenant's realm and stored HA1 values).
+CWMP endpoint (``cwmp.protocol.digest``, the tenant's realm and stored HA1 values).
 
 Decisions worth knowing:
 
@@ -52,9 +52,9 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.http import content_disposition_header, http_date
 from django.views.decorators.csrf import csrf_exempt
 
-from acsportal.http import peer
-from acsportal.http import plain as _text
-from cwmp import auth
+from acsportal.infra.http import peer
+from acsportal.infra.http import plain as _text
+from cwmp.protocol import digest as auth
 from devices.models import Device
 from provisioning import files
 from provisioning.models import File
@@ -80,7 +80,7 @@ def _remote_address(request: HttpRequest) -> str | None:
 
 
 class _CacheNonceTracker:
-    """``cwmp.auth.NonceTracker`` on Django's cache (RFC 7616 §5.5 replay check).
+    """``cwmp.protocol.digest.NonceTracker`` on Django's cache (RFC 7616 §5.5 replay check).
 
     ``cache.add`` makes the first use of a nonce atomic; a later use must
     raise ``nc`` or come from the same client address (CPEs that resend one

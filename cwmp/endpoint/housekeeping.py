@@ -21,7 +21,7 @@ import time
 
 from django.conf import settings
 
-from cwmp.store import SessionStore, get_store
+from cwmp.endpoint.store import SessionStore, get_store
 from devices import services as device_services
 
 log = logging.getLogger("acsportal.cwmp.housekeeping")

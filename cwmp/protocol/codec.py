@@ -11,7 +11,7 @@ documents before they can cost anything.
 picky CPEs match textually: the RPC element always carries the literal
 ``cwmp:`` prefix, inner elements are unqualified, and nothing is self-closed.
 
-Both directions are driven by the field declarations in ``cwmp.messages``; no
+Both directions are driven by the field declarations in ``cwmp.protocol.messages``; no
 message has hand-written XML code. Pure Python plus lxml, no Django.
 """
 

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
-from cwmp import messages as m
+from cwmp.protocol import messages as m
 
 # What the ACS offers to a CPE that asks GetRPCMethods (TR-069 A.4.1); all
 # but Inform are requests a CPE may make inside a session (A.3.2).

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from provisioning import views
+from cwmp.endpoint import files as views
 
 app_name = "files"
 

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from devices import events
-from devices.events import Event
+from acsportal.infra import events
+from acsportal.infra.events import Event
 
 
 @dataclass(slots=True, frozen=True)
@@ -375,7 +375,7 @@ class RedisSessionStore(_LoadNote):
     """The shared store for several worker processes or machines."""
 
     def __init__(self, url: str, prefix: str = "acs:cwmp:", nonce_ttl: int = 600) -> None:
-        from acsportal.redisclient import Script
+        from acsportal.infra.redisclient import Script
 
         self._url = url
         self._p = prefix
@@ -394,18 +394,18 @@ class RedisSessionStore(_LoadNote):
     @property
     def _r(self) -> Any:
         """This thread's redis-py client, for the commands off the hot path."""
-        from acsportal.redisclient import get_redis
+        from acsportal.infra.redisclient import get_redis
 
         return get_redis(self._url)
 
     def _eval(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
-        """Run a script on this thread's lean connection (acsportal.redisclient)."""
-        from acsportal.redisclient import connection
+        """Run a script on this thread's lean connection (acsportal.infra.redisclient)."""
+        from acsportal.infra.redisclient import connection
 
         return connection(self._url).evalsha(script, keys, args)
 
     def load(self, sid: str) -> dict[str, Any] | None:
-        from acsportal.redisclient import connection
+        from acsportal.infra.redisclient import connection
 
         raw = connection(self._url).execute("GET", f"{self._p}s:{sid}")
         return json.loads(raw) if raw else None

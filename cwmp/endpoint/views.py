@@ -20,12 +20,12 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from acsportal.http import plain as _text
-from cwmp import auth, codec, engine, housekeeping, overload
-from cwmp import messages as m
-from cwmp.host import DjangoHost
-from cwmp.store import DeferredNonceCheck, SessionStore, get_store
-from cwmp.transport import (
+from acsportal.infra.events import session_event
+from acsportal.infra.http import plain as _text
+from cwmp.endpoint import housekeeping, overload
+from cwmp.endpoint.host import DjangoHost
+from cwmp.endpoint.store import DeferredNonceCheck, SessionStore, get_store
+from cwmp.endpoint.transport import (
     COOKIE_NAME,
     BodyError,
     ClientCertificate,
@@ -35,9 +35,11 @@ from cwmp.transport import (
     session_cookie,
     tenant_for_slug,
 )
+from cwmp.protocol import codec, engine
+from cwmp.protocol import digest as auth
+from cwmp.protocol import messages as m
 from devices import selectors as device_selectors
 from devices import services as device_services
-from devices.events import session_event
 from devices.identity import make_device_id
 from devices.models import Device
 from tenants.models import Tenant

@@ -35,9 +35,9 @@ from typing import Any
 
 from django.conf import settings
 
-from cwmp import codec
-from cwmp.store import get_store
-from cwmp.transport import COOKIE_NAME
+from cwmp.endpoint.store import get_store
+from cwmp.endpoint.transport import COOKIE_NAME
+from cwmp.protocol import codec
 
 _BODY = b"too many sessions, try later\n"
 

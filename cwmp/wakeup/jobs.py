@@ -38,7 +38,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from django_tasks import task
 
-from cwmp.connreq import (
+from cwmp.wakeup.connreq import (
     ConnectionRequestResult,
     device_http_connection_request,
     run_sync,

@@ -1,6 +1,6 @@
 """Plain data classes for every CWMP message of TR-069 Amendment 6 (CWMP 1.0-1.4).
 
-The classes carry no behaviour: ``cwmp.codec`` turns them into SOAP and back.
+The classes carry no behaviour: ``cwmp.protocol.codec`` turns them into SOAP and back.
 Each field declares, through its dataclass metadata, the XML element it maps to
 and how that element is encoded. The codec reads those declarations once, so the
 XML shape of a message is written down in exactly one place and parsing and
@@ -140,7 +140,7 @@ def soap_faultcode_for(fault_code: int) -> str:
 
 
 # --------------------------------------------------------------------------
-# Field declarations. The metadata keys are read by cwmp.codec:
+# Field declarations. The metadata keys are read by cwmp.protocol.codec:
 #   xml      element local name
 #   kind     str | int | bool | time | value | struct | array | repeated | none
 #   optional omit the element on output when the value is "" / None
