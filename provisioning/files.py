@@ -47,8 +47,6 @@ from tenants.models import Tenant
 log = logging.getLogger("acsportal.files")
 
 CHUNK_SIZE = 64 * 1024
-DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
-DEFAULT_LINK_TTL = 86400
 _NAME_MAX = 200  # File.name max_length
 
 
@@ -78,20 +76,18 @@ class LinkError(Exception):
 
 def max_file_bytes() -> int:
     """Largest file the server stores, from a tenant or from a CPE."""
-    return int(getattr(settings, "ACS_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES))
+    return int(settings.ACS_MAX_FILE_BYTES)
 
 
 def link_ttl() -> int:
     """Default lifetime of signed download links and upload tokens, in seconds."""
-    return int(getattr(settings, "ACS_FILE_LINK_TTL", DEFAULT_LINK_TTL))
+    return int(settings.ACS_FILE_LINK_TTL)
 
 
 def public_base_url() -> str:
     """The base URL CPEs use to reach the ACS (scheme, host, port, no trailing slash)."""
-    default = (
-        f"http://{getattr(settings, 'ACS_HOST', '127.0.0.1')}:{getattr(settings, 'ACS_PORT', 8000)}"
-    )
-    return str(getattr(settings, "ACS_PUBLIC_URL", "") or default).rstrip("/")
+    default = f"http://{settings.ACS_HOST}:{settings.ACS_PORT}"
+    return str(settings.ACS_PUBLIC_URL or default).rstrip("/")
 
 
 # ---------------------------------------------------------------------- storing

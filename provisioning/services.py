@@ -488,7 +488,7 @@ def _transfer_deadline(task: Task, now: datetime) -> datetime | None:
     Without it, a CPE that accepts a transfer and never sends
     TransferComplete would hold the task open for ever.
     """
-    timeout = int(getattr(settings, "ACS_TRANSFER_TIMEOUT", 86400))
+    timeout = int(settings.ACS_TRANSFER_TIMEOUT)
     if timeout <= 0:
         return None
     start = int(task.args.get("delay_seconds") or 0)

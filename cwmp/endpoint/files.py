@@ -90,7 +90,7 @@ class _CacheNonceTracker:
 
     def seen(self, nonce: str, nc: int, binding: str) -> bool:
         key = "acs:files:nc:" + hashlib.sha256(nonce.encode()).hexdigest()[:32]
-        ttl = 2 * int(getattr(settings, "CWMP_NONCE_TTL", 300))
+        ttl = 2 * int(settings.CWMP_NONCE_TTL)
         if cache.add(key, (binding, nc), ttl):
             return True
         first_binding, highest = cache.get(key) or (binding, 0)
@@ -109,8 +109,8 @@ def _authority(tenant: Tenant) -> auth.DigestAuthority:
     return auth.DigestAuthority(
         settings.SECRET_KEY.encode() + b"|files",
         tenant.cpe_realm,
-        nonce_ttl=int(getattr(settings, "CWMP_NONCE_TTL", 300)),
-        algorithms=getattr(settings, "CWMP_DIGEST_ALGORITHMS", ["MD5"]),
+        nonce_ttl=int(settings.CWMP_NONCE_TTL),
+        algorithms=settings.CWMP_DIGEST_ALGORITHMS,
     )
 
 

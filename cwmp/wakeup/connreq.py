@@ -89,10 +89,6 @@ MAX_RESPONSE_BYTES = 64 * 1024
 _SUCCESS = frozenset({200, 204})
 
 
-def _setting(name: str, default: _T) -> _T:
-    return getattr(settings, name, default)
-
-
 @dataclass(slots=True)
 class ConnectionRequestResult:
     """What one connection-request attempt did, for logs and the job's return value.
@@ -467,7 +463,7 @@ async def device_http_connection_request(
     is never logged.
     """
     tenant = device.tenant
-    bound = float(timeout if timeout is not None else _setting("CWMP_CONNREQ_TIMEOUT", 5.0))
+    bound = float(timeout if timeout is not None else settings.CWMP_CONNREQ_TIMEOUT)
     username, password = device.connection_request_credentials()
     outcome = await http_connection_request(
         device.connection_request_url,
@@ -475,7 +471,7 @@ async def device_http_connection_request(
         password=password,
         allowlist=tenant_allowlist(tenant),
         timeout=bound,
-        verify=bool(_setting("CWMP_CONNREQ_TLS_VERIFY", True)),
+        verify=bool(settings.CWMP_CONNREQ_TLS_VERIFY),
     )
     log.log(
         log_level,
@@ -644,11 +640,9 @@ def send_udp_connection_request(
         username=device.connection_request_credentials()[0],
         password=device.connection_request_credentials()[1],
         allowlist=tenant_allowlist(tenant),
-        copies=int(copies if copies is not None else _setting("CWMP_CONNREQ_UDP_COPIES", 3)),
-        spacing=float(
-            spacing if spacing is not None else _setting("CWMP_CONNREQ_UDP_SPACING", 0.5)
-        ),
-        relay=str(_setting("CWMP_STUN_RELAY", "")),
+        copies=int(copies if copies is not None else settings.CWMP_CONNREQ_UDP_COPIES),
+        spacing=float(spacing if spacing is not None else settings.CWMP_CONNREQ_UDP_SPACING),
+        relay=str(settings.CWMP_STUN_RELAY),
     )
     log.info(
         "connreq %s: %s UDP %s -> %s%s",

@@ -92,7 +92,7 @@ def take_tenant_slot(tenant_id: int, *, rate: int, now: float | None = None) -> 
 
 def _acquire_tenant_slot(tenant_id: int) -> bool:
     """One slot now, or in the next window after sleeping until it starts."""
-    rate = int(getattr(settings, "CWMP_CONNREQ_TENANT_RATE", 50))
+    rate = int(settings.CWMP_CONNREQ_TENANT_RATE)
     if take_tenant_slot(tenant_id, rate=rate):
         return True
     now = _now()
@@ -175,8 +175,8 @@ def run_connection_requests(device_pks: Sequence[int], *, concurrency: int | Non
     """
     from devices.models import Device
 
-    limit = max(1, int(concurrency or getattr(settings, "CWMP_CONNREQ_CONCURRENCY", 50)))
-    rate = int(getattr(settings, "CWMP_CONNREQ_TENANT_RATE", 50))
+    limit = max(1, int(concurrency or settings.CWMP_CONNREQ_CONCURRENCY))
+    rate = int(settings.CWMP_CONNREQ_TENANT_RATE)
     found = {
         d.pk: d for d in Device.objects.select_related("tenant").filter(pk__in=list(device_pks))
     }
@@ -249,7 +249,7 @@ def request_connection(device: Device, *, wait: bool = False) -> ConnectionReque
     device inside ``CWMP_CONNREQ_DEVICE_INTERVAL`` seconds is coalesced into
     the first (``status="coalesced"``, with the first job's id when known).
     """
-    window = int(getattr(settings, "CWMP_CONNREQ_DEVICE_INTERVAL", 10))
+    window = int(settings.CWMP_CONNREQ_DEVICE_INTERVAL)
     key = _device_key(device.pk)
     if window > 0 and not cache.add(key, "", timeout=window):
         log.info("connreq: %s coalesced with a request less than %ss old", device, window)
@@ -288,8 +288,8 @@ def request_connections(
     batches of ``CWMP_CONNREQ_BATCH`` to ``connection_requests`` jobs, which
     the job workers share out.
     """
-    window = int(getattr(settings, "CWMP_CONNREQ_DEVICE_INTERVAL", 10))
-    size = max(1, int(batch_size or getattr(settings, "CWMP_CONNREQ_BATCH", 200)))
+    window = int(settings.CWMP_CONNREQ_DEVICE_INTERVAL)
+    size = max(1, int(batch_size or settings.CWMP_CONNREQ_BATCH))
     pks: list[int] = []
     coalesced = 0
     for device in devices:

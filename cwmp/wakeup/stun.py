@@ -678,12 +678,12 @@ async def start_django_server(
     return await start_server(
         host,
         port,
-        on_binding=BindingRecorder(float(getattr(settings, "CWMP_STUN_RECORD_INTERVAL", 60))),
+        on_binding=BindingRecorder(float(settings.CWMP_STUN_RECORD_INTERVAL)),
         password_for=_password_lookup,
         relay_key=relay_key(),
         executor=executor
         or ThreadPoolExecutor(
-            max_workers=int(getattr(settings, "CWMP_STUN_WORKERS", 4)),
+            max_workers=int(settings.CWMP_STUN_WORKERS),
             thread_name_prefix="stun-db",
         ),
     )
@@ -700,7 +700,7 @@ async def serve(
     from django.conf import settings
 
     executor = ThreadPoolExecutor(
-        max_workers=int(getattr(settings, "CWMP_STUN_WORKERS", 4)), thread_name_prefix="stun-db"
+        max_workers=int(settings.CWMP_STUN_WORKERS), thread_name_prefix="stun-db"
     )
     transport, _ = await start_django_server(host, port, executor=executor)
     stop = asyncio.Event()

@@ -23,13 +23,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument(
             "--host",
-            default=getattr(settings, "CWMP_STUN_HOST", "127.0.0.1"),
+            default=settings.CWMP_STUN_HOST,
             help="Address to listen on (default: CWMP_STUN_HOST, 127.0.0.1).",
         )
         parser.add_argument(
             "--port",
             type=int,
-            default=int(getattr(settings, "CWMP_STUN_PORT", 3478)),
+            default=int(settings.CWMP_STUN_PORT),
             help="UDP port (default: CWMP_STUN_PORT, 3478, the STUN port of RFC 5389).",
         )
 
