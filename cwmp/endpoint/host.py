@@ -2,6 +2,8 @@
 
 One instance serves one HTTP request. It caches what that request loaded
 (the tenant, the device) so the engine's callbacks cost no extra queries.
+What the device gets is asked of ``provisioning.session`` only; what the
+device is and said is written through ``devices.services``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from cwmp.protocol import messages as m
 from cwmp.protocol.engine import SessionState
 from devices import services as device_services
 from devices.models import Device
-from provisioning import services as task_services
+from provisioning import session as provisioning
 from tenants.models import Tenant
 
 
@@ -29,6 +31,22 @@ class DjangoHost:
         self.device = device
         self.remote = remote
         self.created = False
+        self.visit: provisioning.Visit | None = None
+
+    def _visit(self, state: SessionState) -> provisioning.Visit:
+        # One per request: the device row it may load is loaded once.
+        assert state.device_pk is not None
+        if self.visit is None or self.visit.device_pk != state.device_pk:
+            self.visit = provisioning.Visit(
+                tenant=self.tenant,
+                device_pk=state.device_pk,
+                session_id=state.sid,
+                events=state.events,
+                unsupported=state.unsupported,
+                data_model=state.data_model,
+                device=self.device,
+            )
+        return self.visit
 
     # -- Inform --------------------------------------------------------------
     def on_inform(self, state: SessionState, inform: m.Inform) -> m.Fault | None:
@@ -55,55 +73,37 @@ class DjangoHost:
             now=now,
             session_id=state.sid,
         )
-        if self.created or "0 BOOTSTRAP" in state.events:
-            # A new or factory-reset device gets the tenant's settings; a
-            # periodic session of a known device never comes here.
-            if self.tenant.provision_cr_credentials:
-                task_services.provision_connection_request_credentials(device=device)
-                device.has_tasks = True
-            if task_services.provision_periodic_inform(
-                device=device,
-                interval=self.tenant.periodic_inform_interval,
-                reported={p.name: p.value for p in inform.parameter_list},
-            ):
-                device.has_tasks = True
         self.device = device
         state.device_pk = device.pk
         state.log_pk = log_pk
-        state.has_tasks = device.has_tasks
         state.unsupported = list(device.unsupported_methods)
         state.data_model = device.data_model
-        if state.has_tasks and "8 DIAGNOSTICS COMPLETE" in state.events:
-            task_services.diagnostics_completed(device_pk=device.pk)
-        if state.has_tasks and "1 BOOT" in state.events:
-            task_services.firmware_booted(
-                device_pk=device.pk, software_version=device.software_version
-            )
+        state.has_tasks = provisioning.inform(
+            self._visit(state),
+            created=self.created,
+            reported={p.name: p.value for p in inform.parameter_list},
+        )
         return None
 
     # -- CPE requests (TR-069 A.3.2) -----------------------------------------
-    def on_cpe_request(self, state: SessionState, request: Any) -> Any:
-        now = datetime.now(UTC)
+    def on_cpe_request(self, state: SessionState, request: Any) -> m.Fault | None:
         assert state.device_pk is not None
         record = {
             "device_pk": state.device_pk,
             "tenant_id": state.tenant_id,
             "session_id": state.sid,
-            "now": now,
+            "now": datetime.now(UTC),
         }
         if isinstance(request, m.TransferComplete):
-            task_services.transfer_completed(
-                device_pk=state.device_pk,
-                tenant_id=state.tenant_id,
+            provisioning.transfer_completed(
+                self._visit(state),
                 command_key=request.command_key,
                 fault_code=request.fault_struct.fault_code,
                 fault_string=request.fault_struct.fault_string,
-                session_id=state.sid,
                 result={
                     "transfer_started": _dt(request.start_time),
                     "transfer_completed": _dt(request.complete_time),
                 },
-                events=state.events,
             )
             device_services.cpe_request_record(
                 method="TransferComplete",
@@ -116,8 +116,7 @@ class DjangoHost:
                 },
                 **record,
             )
-            return m.TransferCompleteResponse()
-        if isinstance(request, m.AutonomousTransferComplete):
+        elif isinstance(request, m.AutonomousTransferComplete):
             device_services.cpe_request_record(
                 method="AutonomousTransferComplete",
                 fault_code=request.fault_struct.fault_code,
@@ -134,8 +133,7 @@ class DjangoHost:
                 },
                 **record,
             )
-            return m.AutonomousTransferCompleteResponse()
-        if isinstance(request, m.RequestDownload):
+        elif isinstance(request, m.RequestDownload):
             device_services.cpe_request_record(
                 method="RequestDownload",
                 payload={
@@ -144,28 +142,24 @@ class DjangoHost:
                 },
                 **record,
             )
-            return m.RequestDownloadResponse()
-        if isinstance(request, (m.DUStateChangeComplete, m.AutonomousDUStateChangeComplete)):
-            name = type(request).__name__
+        elif isinstance(request, (m.DUStateChangeComplete, m.AutonomousDUStateChangeComplete)):
+            results = [_op_result(r) for r in request.results]
             if isinstance(request, m.DUStateChangeComplete):
                 failed = next((r.fault for r in request.results if r.fault.fault_code), None)
-                task_services.transfer_completed(
-                    device_pk=state.device_pk,
-                    tenant_id=state.tenant_id,
+                provisioning.transfer_completed(
+                    self._visit(state),
                     command_key=request.command_key,
                     fault_code=failed.fault_code if failed else 0,
                     fault_string=failed.fault_string if failed else "",
-                    session_id=state.sid,
-                    result={"results": [_op_result(r) for r in request.results]},
+                    result={"results": results},
                 )
             device_services.cpe_request_record(
-                method=name,
+                method=type(request).__name__,
                 command_key=getattr(request, "command_key", ""),
-                payload={"results": [_op_result(r) for r in request.results]},
+                payload={"results": results},
                 **record,
             )
-            return getattr(m, name + "Response")()
-        if isinstance(request, m.Kicked):
+        elif isinstance(request, m.Kicked):
             device_services.cpe_request_record(
                 method="Kicked",
                 payload={
@@ -175,22 +169,13 @@ class DjangoHost:
                 },
                 **record,
             )
-            # No kick handlers are configured: send the browser on to where
-            # the CPE said it wanted to go (TR-069 A.4.2.2 NextURL).
-            return m.KickedResponse(next_url=request.next)
-        return m.Fault(fault_code=8000, fault_string=f"{type(request).__name__} not supported")
+        return None
 
-    # -- ACS requests: the device's tasks -----------------------------------
+    # -- ACS requests: what provisioning has for the device ------------------
     def next_request(self, state: SessionState) -> tuple[Any, Any] | None:
         if not state.has_tasks or state.device_pk is None:
             return None  # the periodic session of a device with nothing to do
-        nxt = task_services.session_next_rpc(
-            device_pk=state.device_pk,
-            tenant_id=state.tenant_id,
-            session_id=state.sid,
-            unsupported=state.unsupported,
-            root=state.data_model,
-        )
+        nxt = provisioning.next_rpc(self._visit(state))
         if nxt is None:
             state.has_tasks = False
         return nxt
@@ -199,14 +184,7 @@ class DjangoHost:
         assert state.device_pk is not None
         if isinstance(response, m.Fault) and response.fault_code == 9000 and ref:
             state.unsupported.append(ref.get("method", ""))
-        task_services.session_rpc_answered(
-            ref=ref or {},
-            response=response,
-            device_pk=state.device_pk,
-            tenant_id=state.tenant_id,
-            session_id=state.sid,
-            root=state.data_model,
-        )
+        provisioning.rpc_answered(self._visit(state), ref or {}, response)
 
 
 def _op_result(result: Any) -> dict[str, Any]:

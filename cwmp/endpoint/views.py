@@ -353,19 +353,14 @@ def _ha1_lookup(tenant: Tenant, own: Device | None) -> auth.Ha1Lookup:
 def _take_over(
     store: SessionStore, lock_key: str, holder: str, sid: str, address: str, ttl: int
 ) -> bool:
-    """Let a new Inform replace the device's open session when that is safe.
+    """Let a new Inform replace the device's open session when the protocol allows.
 
-    A CPE runs one session at a time, so an Inform from the address of the
-    open session means the CPE gave that session up (dropped connection,
-    re-sent Inform); so does an open session silent for longer than a
-    request takes. A second session from elsewhere while the first is
-    active is refused instead: two boxes claiming one identity must not
-    interleave their writes.
+    ``engine.may_replace`` holds the rule; this does the store's part and
+    logs the old session as abandoned.
     """
     old = store.load(holder)
     if old is not None:
-        idle = time.time() - old.get("last_seen", 0)
-        if old.get("remote") != address and idle < 10:
+        if not engine.may_replace(old, remote=address, now=time.time()):
             return False
         store.delete(holder)
         store.leave(holder)

@@ -152,8 +152,8 @@ class Host(Protocol):
     def on_inform(self, state: SessionState, inform: m.Inform) -> m.Fault | None:
         """Register or update the device; a Fault refuses the session."""
 
-    def on_cpe_request(self, state: SessionState, request: Any) -> Any:
-        """Record a CPE request; returns its response message or a Fault."""
+    def on_cpe_request(self, state: SessionState, request: Any) -> m.Fault | None:
+        """Record a CPE request (the engine answers it); a Fault refuses it instead."""
 
     def next_request(self, state: SessionState) -> tuple[Any, Any] | None:
         """The next RPC to send and an opaque reference to match its answer."""
@@ -260,7 +260,8 @@ def handle(
         if name == "GetRPCMethods":
             response: Any = m.GetRPCMethodsResponse(method_list=list(ACS_METHODS))
         else:
-            response = host.on_cpe_request(state, body)
+            refusal = host.on_cpe_request(state, body)
+            response = refusal if refusal is not None else cpe_request_response(body)
         if isinstance(response, m.Fault):
             state.faults += 1
         state.rpcs.append(type(response).__name__)
@@ -277,6 +278,36 @@ def handle(
         state.faults += 1
     _answer(state, host, body)
     return _next(state, host)
+
+
+def cpe_request_response(request: Any) -> Any:
+    """The ACS's answer to a request the CPE made in its session (TR-069 A.3.2).
+
+    Each has an empty response except Kicked, whose NextURL sends the
+    browser on: no kick handlers are configured, so it goes where the CPE
+    said it wanted to go (A.4.2.2).
+    """
+    if isinstance(request, m.Kicked):
+        return m.KickedResponse(next_url=request.next)
+    response = getattr(m, type(request).__name__ + "Response", None)
+    if type(request).__name__ not in CPE_REQUESTS or response is None:
+        return m.Fault(fault_code=8000, fault_string=f"{type(request).__name__} not supported")
+    return response()
+
+
+# A second Inform for a device whose session is open replaces that session
+# when it comes from the same address (the CPE gave its session up: dropped
+# connection, re-sent Inform) or when the open one has been silent this
+# long; from elsewhere, while the first is active, it is refused: two boxes
+# claiming one identity must not interleave their writes (TR-069 3.7.1.1
+# allows one session per CPE at a time).
+TAKE_OVER_IDLE_SECONDS = 10.0
+
+
+def may_replace(open_session: dict[str, Any], *, remote: str, now: float) -> bool:
+    """Whether a new Inform from ``remote`` may replace the device's open session."""
+    idle = now - open_session.get("last_seen", 0)
+    return open_session.get("remote") == remote or idle >= TAKE_OVER_IDLE_SECONDS
 
 
 def _answer(state: SessionState, host: Host, response: Any) -> None:

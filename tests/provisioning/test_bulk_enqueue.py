@@ -18,6 +18,7 @@ from provisioning import services
 from provisioning.models import Task, TaskState
 from provisioning.tasktypes import InvalidTask
 from tests.factories import DeviceFactory, ParameterFactory, TenantFactory
+from tests.provisioning.session import next_rpc
 
 pytestmark = pytest.mark.django_db
 IGD = "InternetGatewayDevice"
@@ -139,13 +140,7 @@ def test_bulk_tasks_run_in_the_session_like_any_other(fleet):
     services.task_enqueue_bulk(
         tenant=fleet["a"], devices={"pk": device.pk}, type="set_parameter_values", args=SPV
     )
-    message, ref = services.session_next_rpc(
-        device_pk=device.pk,
-        tenant_id=device.tenant_id,
-        session_id="S1",
-        unsupported=[],
-        root=IGD,
-    )
+    message, ref = next_rpc(device)
     assert isinstance(message, m.SetParameterValues)
     task = Task.objects.get(device=device)
     assert message.parameter_key == task.command_key

@@ -10,12 +10,13 @@ from django.utils import timezone
 from cwmp.protocol import messages as m
 from devices.models import Device, Parameter
 from provisioning import services
+from provisioning import session as provisioning_session
 from provisioning.diagnostics import validate_host
 from provisioning.models import Fault, Task, TaskState
 from provisioning.tasktypes import InvalidTask
 from provisioning.values import InvalidValue, check_value
 from tests.factories import DeviceFactory, ParameterFactory
-from tests.provisioning.session import answer, next_rpc
+from tests.provisioning.session import answer, next_rpc, transfer_completed
 
 pytestmark = pytest.mark.django_db
 IGD = "InternetGatewayDevice"
@@ -140,25 +141,9 @@ def test_transfer_complete_matches_by_command_key(device):
     task.refresh_from_db()
     assert task.state == TaskState.RUNNING and task.progress["waiting"]
     assert next_rpc(device, session="S2") is None  # waiting, not resent
-    other = services.transfer_completed(
-        device_pk=device.pk,
-        tenant_id=device.tenant_id,
-        command_key="nope",
-        fault_code=0,
-        fault_string="",
-        session_id="S3",
-        result={},
-    )
+    other = transfer_completed(device, "nope", session="S3")
     assert other is None
-    done = services.transfer_completed(
-        device_pk=device.pk,
-        tenant_id=device.tenant_id,
-        command_key=task.command_key,
-        fault_code=0,
-        fault_string="",
-        session_id="S3",
-        result={},
-    )
+    done = transfer_completed(device, task.command_key, session="S3")
     assert done.pk == task.pk and done.state == TaskState.DONE
 
 
@@ -219,7 +204,7 @@ def test_ping_sets_up_waits_for_event_and_reads_results(device):
     assert sent[f"{IGD}.IPPingDiagnostics.DiagnosticsState"] == "Requested"
     answer(device, ref, m.SetParameterValuesResponse(status=0))
     assert next_rpc(device, session="S2") is None  # waiting for 8 DIAGNOSTICS COMPLETE
-    assert services.diagnostics_completed(device_pk=device.pk) == 1
+    assert provisioning_session.diagnostics_completed(device_pk=device.pk) == 1
     message, ref = next_rpc(device, session="S3")
     assert message.parameter_names == [f"{IGD}.IPPingDiagnostics."]
     answer(

@@ -16,7 +16,7 @@ from provisioning.models import Task, TaskState
 from provisioning.tasktypes import InvalidTask
 from tests.cwmp.cpe import IGD, ScriptedCPE, inform_body
 from tests.factories import DeviceFactory, TenantFactory
-from tests.provisioning.session import answer, next_rpc
+from tests.provisioning.session import answer, next_rpc, transfer_completed
 
 pytestmark = pytest.mark.django_db
 FIRMWARE = {"url": "http://127.0.0.1/fw.bin", "file_type": "1 Firmware Upgrade Image"}
@@ -38,15 +38,8 @@ def accepted_download(device, **args):
 
 
 def complete(device, task, session="S2", events=(), fault_code=0):
-    return services.transfer_completed(
-        device_pk=device.pk,
-        tenant_id=device.tenant_id,
-        command_key=task.command_key,
-        fault_code=fault_code,
-        fault_string="",
-        session_id=session,
-        result={},
-        events=events,
+    return transfer_completed(
+        device, task.command_key, session=session, events=events, fault_code=fault_code
     )
 
 

@@ -15,9 +15,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cwmp.services import task_run
 from devices.models import Device
 from provisioning.models import TaskState
+from provisioning.services import task_run
 from provisioning.tasktypes import TASK_TYPES, InvalidTask
 from tenants.models import Tenant
 
