@@ -2,8 +2,9 @@
 
 Nothing here is public. A download is served with a signed link
 (``files.file_download_url``) or with HTTP Digest/Basic using the tenant's
-CPE credentials or a device's own CWMP credentials, by the same rules as the
-CWMP endpoint (``cwmp.protocol.digest``, the tenant's realm and stored HA1 values).
+CPE credentials or a device's own CWMP credentials, by the CWMP endpoint's
+own implementation (``cwmp.endpoint.cpeauth``: the tenant's realm, stored
+HA1 values, Basic only where allowed, the shared replay store).
 
 Decisions worth knowing:
 
@@ -15,8 +16,8 @@ Decisions worth knowing:
 * A Digest answer must name the file's token in its ``uri``: the full URI
   is not compared (proxies rewrite paths, as on the CWMP endpoint), but an
   answer captured for one file or for the CWMP endpoint cannot fetch another.
-  File-server nonces are signed with their own key and tracked in Django's
-  cache (shared by the workers when the cache is Redis).
+  File-server nonces are signed with their own key and their counts tracked
+  in the CWMP session store (Redis when the workers share one).
 * Ranges (RFC 9110 §14): one range ``a-b``, ``a-`` or ``-n`` is answered 206
   with Content-Range; an unsatisfiable one 416 with ``Content-Range: bytes
   */size``; several ranges are answered with the whole file (200), which
@@ -35,17 +36,12 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from django.conf import settings
-from django.core.cache import cache
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.multipartparser import MultiPartParserError
@@ -54,7 +50,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from acsportal.infra.http import peer
 from acsportal.infra.http import plain as _text
-from cwmp.protocol import digest as auth
+from cwmp.endpoint import cpeauth
+from cwmp.endpoint.store import get_store
+from cwmp.protocol import digest
 from devices.models import Device
 from provisioning import files
 from provisioning.models import File
@@ -79,67 +77,6 @@ def _remote_address(request: HttpRequest) -> str | None:
 # ------------------------------------------------------------------ CPE auth
 
 
-class _CacheNonceTracker:
-    """``cwmp.protocol.digest.NonceTracker`` on Django's cache (RFC 7616 §5.5 replay check).
-
-    ``cache.add`` makes the first use of a nonce atomic; a later use must
-    raise ``nc`` or come from the same client address (CPEs that resend one
-    nonce with ``nc=00000001`` for every range request). Only requests whose
-    digest already verified reach the tracker.
-    """
-
-    def seen(self, nonce: str, nc: int, binding: str) -> bool:
-        key = "acs:files:nc:" + hashlib.sha256(nonce.encode()).hexdigest()[:32]
-        ttl = 2 * int(settings.CWMP_NONCE_TTL)
-        if cache.add(key, (binding, nc), ttl):
-            return True
-        first_binding, highest = cache.get(key) or (binding, 0)
-        if nc > highest:
-            cache.set(key, (first_binding, nc), ttl)
-            return True
-        return hmac.compare_digest(first_binding.encode(), binding.encode())
-
-
-_tracker = _CacheNonceTracker()
-
-
-def _authority(tenant: Tenant) -> auth.DigestAuthority:
-    # Same realm as the CWMP endpoint (the stored HA1 values depend on it),
-    # but nonces signed with a key of their own.
-    return auth.DigestAuthority(
-        settings.SECRET_KEY.encode() + b"|files",
-        tenant.cpe_realm,
-        nonce_ttl=int(settings.CWMP_NONCE_TTL),
-        algorithms=settings.CWMP_DIGEST_ALGORITHMS,
-    )
-
-
-def _challenge(tenant: Tenant, *, stale: bool = False, reason: str = "") -> HttpResponse:
-    if tenant.allows_digest:
-        value = _authority(tenant).challenge(stale=stale)
-    else:
-        value = auth.basic_challenge(tenant.cpe_realm)
-    return _text(401, reason or "authentication required", WWW_Authenticate=value)
-
-
-def _credential_owner(
-    tenant: Tenant, username: str
-) -> tuple[Device | None, Callable[[str], str]] | None:
-    """Whose credentials a username names: a device's own, or the tenant's.
-
-    A device with its own CWMP credentials (TR-069 3.4.4, per-device) is
-    identified by them, which lets it fetch its own uploads; the tenant-wide
-    credentials identify no particular device.
-    """
-    if tenant.per_device_credentials and username:
-        devices = list(Device.objects.filter(tenant=tenant, cwmp_username=username)[:2])
-        if len(devices) == 1:
-            return devices[0], devices[0].cwmp_ha1
-    if tenant.cpe_username and username == tenant.cpe_username:
-        return None, tenant.cpe_ha1
-    return None
-
-
 @dataclass(slots=True)
 class _Identity:
     """Who a request is: a device when known; ``refusal`` when it is nobody we serve."""
@@ -155,44 +92,42 @@ def _authenticate(request: HttpRequest, tenant: Tenant, token: str) -> _Identity
     where the tenant allows it. A Digest answer for another realm is another
     tenant's client: 404.
     """
-    creds = auth.parse_authorization(request.META.get("HTTP_AUTHORIZATION"))
+    creds = digest.parse_authorization(request.META.get("HTTP_AUTHORIZATION"))
     if creds is None:
-        return _Identity(refusal=_challenge(tenant))
-    owner = _credential_owner(tenant, creds.username)
+        return _Identity(refusal=cpeauth.challenge(tenant, door=cpeauth.FILES))
+    owner = cpeauth.credential_owner(tenant, creds.username)
 
     def ha1_for(username: str, algorithm: str) -> str | None:
         if owner is None or username != creds.username:
             return None
         return owner[1](algorithm) or None
 
-    if isinstance(creds, auth.BasicCredentials):
-        if not tenant.allows_basic:
-            return _Identity(refusal=_challenge(tenant, reason="Basic authentication not allowed"))
-        verdict = _authority(tenant).verify_basic(creds, ha1_for=ha1_for)
-    else:
-        if not tenant.allows_digest:
-            return _Identity(refusal=_challenge(tenant, reason="Digest authentication not allowed"))
+    if isinstance(creds, digest.DigestCredentials) and tenant.allows_digest:
         if creds.realm != tenant.cpe_realm:
             return _Identity(refusal=_text(404, "no such file"))
         if token not in creds.uri:
-            return _Identity(refusal=_challenge(tenant, reason="authentication failed"))
-        verdict = _authority(tenant).verify(
-            creds,
-            method=request.method or "GET",
-            ha1_for=ha1_for,
-            tracker=_tracker,
-            binding=_remote_address(request) or "",
-        )
-    if not verdict.ok or owner is None:
-        log.warning(
-            "files %s: auth failed for user=%r from %s: %s",
-            tenant.slug,
-            creds.username,
-            _remote_address(request),
-            verdict.reason,
-        )
+            return _Identity(
+                refusal=cpeauth.challenge(
+                    tenant, door=cpeauth.FILES, reason="authentication failed"
+                )
+            )
+    verdict = cpeauth.verify(
+        request,
+        tenant,
+        creds,
+        ha1_for=ha1_for,
+        # The same replay store as the CWMP endpoint's (shared by the
+        # workers); this door's nonces are signed with a key of its own.
+        tracker=get_store(),
+        binding=_remote_address(request) or "",
+        door=cpeauth.FILES,
+        who=f"file {token[:6]}…",
+    )
+    if isinstance(verdict, HttpResponse):
+        return _Identity(refusal=verdict)
+    if owner is None:  # unreachable: no HA1 without an owner
         return _Identity(
-            refusal=_challenge(tenant, stale=verdict.stale, reason="authentication failed")
+            refusal=cpeauth.refuse(request, tenant, creds, verdict, door=cpeauth.FILES)
         )
     return _Identity(device=owner[0])
 

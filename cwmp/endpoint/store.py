@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from acsportal.infra import events
 from acsportal.infra.events import Event
+from cwmp.protocol.digest import MemoryNonceTracker
 
 
 @dataclass(slots=True, frozen=True)
@@ -106,6 +107,8 @@ class MemorySessionStore(_LoadNote):
         self._clock = clock
         self._nonce_ttl = nonce_ttl
         self._data: dict[str, tuple[float, Any]] = {}
+        # The replay rule's one in-process implementation (cwmp.protocol.digest).
+        self._nonces = MemoryNonceTracker(ttl=nonce_ttl, clock=clock)
         self._active: dict[str, float] = {}
         self._last_sweep = 0.0
 
@@ -250,19 +253,28 @@ class MemorySessionStore(_LoadNote):
             return expired
 
     def seen(self, nonce: str, nc: int, binding: str) -> bool:
-        with self._lock:
-            key = f"n:{nonce}"
-            entry = self._get(key)
-            if entry is None:
-                self._put(key, (nc, binding), self._nonce_ttl)
-                return True
-            last_nc, first_binding = entry
-            if nc > last_nc:
-                self._put(key, (nc, first_binding), self._nonce_ttl)
-                return True
-            return binding == first_binding
+        return self._nonces.seen(nonce, nc, binding)
 
 
+# The Digest replay rule (RFC 7616 section 5.5, as MemoryNonceTracker has it in
+# Python): a nonce's first use is recorded with its binding; a later use must
+# raise nc, or come from that first binding (CPEs that resend their first
+# nonce with nc=00000001 in one session). Sets the caller's local `fresh`;
+# reads its locals key, nc, binding and ttl. Redis's Lua interns every string, so
+# `==` compares two pointers: the binding is compared in constant time.
+_NONCE_RULE = """
+  local entry = redis.call('HMGET', key, 'nc', 'b')
+  local count = tonumber(nc)
+  fresh = true
+  if not entry[1] then
+    redis.call('HSET', key, 'nc', count, 'b', binding)
+    redis.call('EXPIRE', key, ttl)
+  elseif count > tonumber(entry[1]) then
+    redis.call('HSET', key, 'nc', count)
+  elseif entry[2] ~= binding then
+    fresh = false
+  end
+"""
 _LOCK_DEVICE = """
 local holder = redis.call('GET', KEYS[1])
 if (not holder) or holder == ARGV[1] then
@@ -295,18 +307,15 @@ return 1
 # The nonce's replay check, admission and the device lock in one round trip
 # (the start of every session). KEYS: active set, device lock, nonce.
 # ARGV: sid, now, limit, ttl, nc ('' for no nonce), binding, nonce ttl.
-_BEGIN = """
+_BEGIN = (
+    """
 if ARGV[5] ~= '' then
-  local entry = redis.call('HMGET', KEYS[3], 'nc', 'b')
-  local nc = tonumber(ARGV[5])
-  if not entry[1] then
-    redis.call('HSET', KEYS[3], 'nc', nc, 'b', ARGV[6])
-    redis.call('EXPIRE', KEYS[3], ARGV[7])
-  elseif nc > tonumber(entry[1]) then
-    redis.call('HSET', KEYS[3], 'nc', nc)
-  elseif entry[2] ~= ARGV[6] then
-    return {'replay', false}
-  end
+  local key, nc, binding, ttl = KEYS[3], ARGV[5], ARGV[6], ARGV[7]
+  local fresh
+"""
+    + _NONCE_RULE
+    + """
+  if not fresh then return {'replay', false} end
 end
 local now = tonumber(ARGV[2])
 local live = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
@@ -319,6 +328,7 @@ redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
 return {'ok', false, live + 1}
 """
+)
 # Everything a session held, released in one round trip (its end), and its
 # last event published; the sessions still open. ARGV: sid, event ('' for
 # none), now, channels...
@@ -354,21 +364,17 @@ if ARGV[6] ~= '' then
 end
 return 1
 """
-_SEEN = """
-local entry = redis.call('HMGET', KEYS[1], 'nc', 'b')
-local nc = tonumber(ARGV[1])
-if not entry[1] then
-  redis.call('HSET', KEYS[1], 'nc', nc, 'b', ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  return 1
-end
-if nc > tonumber(entry[1]) then
-  redis.call('HSET', KEYS[1], 'nc', nc)
-  return 1
-end
-if entry[2] == ARGV[2] then return 1 end
+_SEEN = (
+    """
+local key, nc, binding, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local fresh
+"""
+    + _NONCE_RULE
+    + """
+if fresh then return 1 end
 return 0
 """
+)
 
 
 class RedisSessionStore(_LoadNote):

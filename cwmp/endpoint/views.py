@@ -1,15 +1,18 @@
-"""The CWMP endpoint: a thin shell around the codec, auth and session engine.
+"""The CWMP endpoint: a thin shell around the codec, CPE auth and session engine.
 
 Per request: read the body (bounded), parse it (hardened), find or start the
-session, authenticate, call the engine with an ORM-backed host, save the
-state, answer. Every refusal is a 4xx or a SOAP fault with a reason, logged
-with the device and session; the database is only written through services
-inside one transaction per message, so a broken request changes nothing.
+session, authenticate (``cpeauth``), call the engine with an ORM-backed host,
+save the state, answer. The protocol's rules are the engine's; this moves
+bytes, session state and rows. Every refusal is a 4xx or a SOAP fault with a
+reason, logged with the device and session, and writes nothing. The
+database is written only through the apps' services, each step atomic on
+its own (the Inform's device, changed values and session log in one
+statement; each task step in its own transaction), so a request that breaks
+mid-session leaves every step it took whole and nothing half-written.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 import time
@@ -22,26 +25,23 @@ from django.views.decorators.csrf import csrf_exempt
 
 from acsportal.infra.events import session_event
 from acsportal.infra.http import plain as _text
-from cwmp.endpoint import housekeeping, overload
+from cwmp.endpoint import cpeauth, housekeeping, overload
 from cwmp.endpoint.host import DjangoHost
 from cwmp.endpoint.store import DeferredNonceCheck, SessionStore, get_store
 from cwmp.endpoint.transport import (
     COOKIE_NAME,
     BodyError,
-    ClientCertificate,
     client_certificate,
     peer,
     read_body,
     session_cookie,
     tenant_for_slug,
 )
-from cwmp.protocol import codec, engine
-from cwmp.protocol import digest as auth
+from cwmp.protocol import codec, digest, engine
 from cwmp.protocol import messages as m
 from devices import selectors as device_selectors
 from devices import services as device_services
 from devices.identity import make_device_id
-from devices.models import Device
 from tenants.models import Tenant
 
 log = logging.getLogger("acsportal.cwmp")
@@ -55,33 +55,6 @@ def _xml(envelope: m.Envelope, status: int = 200) -> HttpResponse:
 
 def _busy(reason: str) -> HttpResponse:
     return _text(503, reason, Retry_After=str(settings.CWMP_RETRY_AFTER))
-
-
-def _authority(tenant: Tenant) -> auth.DigestAuthority:
-    return _authority_for(
-        settings.SECRET_KEY,
-        tenant.cpe_realm,
-        settings.CWMP_NONCE_TTL,
-        tuple(settings.CWMP_DIGEST_ALGORITHMS),
-    )
-
-
-@functools.lru_cache(maxsize=1024)
-def _authority_for(
-    secret: str, realm: str, nonce_ttl: int, algorithms: tuple[str, ...]
-) -> auth.DigestAuthority:
-    # Stateless apart from its settings, so one per realm serves every request.
-    return auth.DigestAuthority(secret.encode(), realm, nonce_ttl=nonce_ttl, algorithms=algorithms)
-
-
-def _challenge(tenant: Tenant, *, stale: bool = False, reason: str = "") -> HttpResponse:
-    # A CPE that can only answer Digest may still send preemptive Basic, so
-    # Digest is always the challenge when the tenant allows it.
-    if tenant.allows_digest:
-        value = _authority(tenant).challenge(stale=stale)
-    else:
-        value = auth.basic_challenge(tenant.cpe_realm)
-    return _text(401, reason or "authentication required", WWW_Authenticate=value)
 
 
 @csrf_exempt
@@ -118,7 +91,7 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
                 # It only earns a challenge, so it is not parsed (the CPE
                 # sends it again with credentials), only checked for hostility.
                 codec.precheck(body, max_bytes=settings.CWMP_MAX_BODY_BYTES)
-                return _challenge(tenant)
+                return cpeauth.challenge(tenant)
             envelope = codec.parse(body, max_bytes=settings.CWMP_MAX_BODY_BYTES)
         except codec.CodecError as exc:
             log.warning(
@@ -167,7 +140,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         and not request.META.get("HTTP_AUTHORIZATION")
         and (tenant.allows_digest or tenant.allows_basic)
     ):
-        return _challenge(tenant)  # before any query: most first POSTs end here
+        return cpeauth.challenge(tenant)  # before any query: most first POSTs end here
     if overload.full(
         connection_request=any(
             engine.normalize_event(e.event_code) == "6 CONNECTION REQUEST" for e in inform.event
@@ -178,7 +151,9 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     # A Digest nonce's replay check is made by store.begin, in its round trip.
     nonces = DeferredNonceCheck()
     if cert is not None and tenant.allows_certificate:
-        verdict_or_refusal = _certificate_verdict(tenant, cert, device_id, ident.serial_number)
+        verdict_or_refusal = cpeauth.certificate_verdict(
+            tenant, cert, device_id, ident.serial_number
+        )
         if isinstance(verdict_or_refusal, HttpResponse):
             return verdict_or_refusal
         verdict = verdict_or_refusal
@@ -187,13 +162,23 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         log.warning("cwmp %s: %s without a client certificate, refused", tenant.slug, device_id)
         return _text(403, "a client certificate is required")
     else:
-        verdict_or_refusal = _http_verdict(
-            request, tenant, nonces, device, device_id, sid, conn, address
+        creds = digest.parse_authorization(request.META.get("HTTP_AUTHORIZATION"))
+        if creds is None:
+            return cpeauth.challenge(tenant)
+        own = device if cpeauth.has_own_credentials(tenant, device) else None
+        verdict_or_refusal = cpeauth.verify(
+            request,
+            tenant,
+            creds,
+            ha1_for=cpeauth.ha1_lookup(tenant, own),
+            tracker=nonces,
+            binding=_binding(sid, conn),
+            who=device_id,
         )
         if isinstance(verdict_or_refusal, HttpResponse):
             return verdict_or_refusal
         verdict = verdict_or_refusal
-        credentials = "device" if _has_own_credentials(tenant, device) else "tenant"
+        credentials = "device" if cpeauth.has_own_credentials(tenant, device) else "tenant"
 
     if device is None and device_selectors.device_registered_elsewhere(
         tenant=tenant,
@@ -209,7 +194,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     status, holder = store.begin(sid, lock_key, settings.CWMP_MAX_SESSIONS, ttl, nonce=nonces.use)
     if status == "replay":
         log.warning("cwmp %s: %s nonce replayed from %s, refused", tenant.slug, device_id, address)
-        return _challenge(tenant, reason="authentication failed")
+        return cpeauth.challenge(tenant, reason="authentication failed")
     if status == "locked" and holder is not None:
         if not _take_over(store, lock_key, holder, sid, address, ttl):
             log.info("cwmp %s: %s already in session %s, refused", tenant.slug, device_id, holder)
@@ -271,85 +256,6 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     return response
 
 
-def _certificate_verdict(
-    tenant: Tenant, cert: ClientCertificate, device_id: str, serial: str
-) -> auth.Verdict | HttpResponse:
-    """A client certificate authenticates the device its CN names (device id or serial)."""
-    if cert.issuer != tenant.cpe_cert_issuer:
-        log.warning("cwmp %s: certificate of another CA (%s), refused", tenant.slug, cert.issuer)
-        return _text(403, "client certificate not issued by this tenant's CA")
-    if cert.common_name not in (device_id, serial):
-        log.warning(
-            "cwmp %s: certificate for %r used by %s, refused",
-            tenant.slug,
-            cert.common_name,
-            device_id,
-        )
-        return _text(403, "client certificate does not match the Inform's DeviceId")
-    return auth.Verdict(ok=True, username=f"cert:{cert.common_name}")
-
-
-def _http_verdict(
-    request: HttpRequest,
-    tenant: Tenant,
-    nonces: auth.NonceTracker,
-    device: Device | None,
-    device_id: str,
-    sid: str,
-    conn: str,
-    address: str,
-) -> auth.Verdict | HttpResponse:
-    """HTTP Digest or Basic (TR-069 3.4.4), bound to the Inform's device."""
-    creds = auth.parse_authorization(request.META.get("HTTP_AUTHORIZATION"))
-    if creds is None:
-        return _challenge(tenant)
-
-    ha1_for = _ha1_lookup(tenant, device if _has_own_credentials(tenant, device) else None)
-
-    if isinstance(creds, auth.BasicCredentials):
-        if not tenant.allows_basic:
-            return _challenge(tenant, reason="Basic authentication not allowed")
-        verdict = _authority(tenant).verify_basic(creds, ha1_for=ha1_for)
-    else:
-        if not tenant.allows_digest:
-            return _challenge(tenant, reason="Digest authentication not allowed")
-        verdict = _authority(tenant).verify(
-            creds, method="POST", ha1_for=ha1_for, tracker=nonces, binding=_binding(sid, conn)
-        )
-    if not verdict.ok:
-        log.warning(
-            "cwmp %s: auth failed for %s user=%r from %s: %s",
-            tenant.slug,
-            device_id,
-            creds.username,
-            address,
-            verdict.reason,
-        )
-        return _challenge(tenant, stale=verdict.stale, reason="authentication failed")
-    return verdict
-
-
-def _has_own_credentials(tenant: Tenant, device: Device | None) -> bool:
-    return bool(device is not None and device.cwmp_username and tenant.per_device_credentials)
-
-
-def _no_ha1(username: str, algorithm: str) -> str | None:
-    return None
-
-
-def _ha1_lookup(tenant: Tenant, own: Device | None) -> auth.Ha1Lookup:
-    """HA1 by username: a device with its own credentials accepts only those."""
-
-    def ha1_for(username: str, algorithm: str) -> str | None:
-        if own is not None:
-            return own.cwmp_ha1(algorithm) if username == own.cwmp_username else None
-        if tenant.cpe_username and username == tenant.cpe_username:
-            return tenant.cpe_ha1(algorithm) or None
-        return None
-
-    return ha1_for
-
-
 def _take_over(
     store: SessionStore, lock_key: str, holder: str, sid: str, address: str, ttl: int
 ) -> bool:
@@ -385,7 +291,7 @@ def _continue_session(
     state = engine.SessionState.from_dict(data)
 
     header = request.META.get("HTTP_AUTHORIZATION")
-    if header and isinstance(creds := auth.parse_authorization(header), auth.DigestCredentials):
+    if header and isinstance(creds := digest.parse_authorization(header), digest.DigestCredentials):
         # A CPE that authenticates every request must still be who it was.
         # (Its nonce may be the Inform's, reused on this connection.) Only a
         # device with credentials of its own costs a query here.
@@ -395,11 +301,10 @@ def _continue_session(
             else None
         )
         gone = state.credentials == "device" and own is None
-        ha1_for = _no_ha1 if gone else _ha1_lookup(tenant, own)
-        verdict = _authority(tenant).verify(
+        verdict = cpeauth.authority(tenant).verify(
             creds,
             method="POST",
-            ha1_for=ha1_for,
+            ha1_for=cpeauth.no_ha1 if gone else cpeauth.ha1_lookup(tenant, own),
             tracker=store,
             # A nonce count that does not move on is accepted only where it
             # was first used: this session, on this TCP connection.
@@ -413,7 +318,7 @@ def _continue_session(
                 state.sid,
                 verdict.reason,
             )
-            return _challenge(tenant, stale=verdict.stale, reason="authentication failed")
+            return cpeauth.challenge(tenant, stale=verdict.stale, reason="authentication failed")
 
     host = DjangoHost(tenant=tenant, remote=address or None)
     try:
