@@ -269,14 +269,6 @@ def test_unknown_or_ambiguous_usernames_are_not_recorded():
 
 
 @pytest.mark.django_db
-def test_record_binding_writes_only_changes(django_assert_num_queries):
-    device = DeviceFactory()
-    assert stun.record_binding(_event(device.device_id))
-    with django_assert_num_queries(2):  # the lookup, and an UPDATE that matches no row
-        assert stun.record_binding(_event(device.device_id))
-
-
-@pytest.mark.django_db
 def test_stun_password_comes_from_the_parameter():
     device = DeviceFactory()
     assert stun.stun_password_for(device.device_id) is None
