@@ -12,9 +12,11 @@ application code carries no benchmark hook. Each server process counts
 
 and a daemon thread writes ``{pid, requests, queries, connections, by_kind}`` to
 ``$ACS_BENCH_PROBE_DIR/<pid>.json`` every 100 ms (atomic rename). The
-orchestrator sums the files before and after a measured phase. Cost: one
-signal receiver per request and one Python call per statement, a few
-microseconds, next to milliseconds per session.
+orchestrator sums the files before and after a measured phase
+(``read_probe``, ``probe_delta``: kept here, beside the writer, so the
+file's format is defined in one module). Cost: one signal receiver per
+request and one Python call per statement, a few microseconds, next to
+milliseconds per session.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 _lock = threading.Lock()
@@ -93,3 +96,35 @@ def install() -> None:
 
     request_started.connect(_on_request, dispatch_uid="bench.probe.request")
     connection_created.connect(_on_connection, dispatch_uid="bench.probe.connection")
+
+
+def read_probe(probe_dir: Path) -> dict[str, Any]:
+    total: dict[str, Any] = {
+        "requests": 0,
+        "queries": 0,
+        "connections": 0,
+        "by_kind": {},
+        "processes": 0,
+    }
+    for path in probe_dir.glob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        total["processes"] += 1
+        total["requests"] += data.get("requests", 0)
+        total["queries"] += data.get("queries", 0)
+        total["connections"] += data.get("connections", 0)
+        for k, v in data.get("by_kind", {}).items():
+            total["by_kind"][k] = total["by_kind"].get(k, 0) + v
+    return total
+
+
+def probe_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    kinds = {k: b["by_kind"].get(k, 0) - a["by_kind"].get(k, 0) for k in b["by_kind"]}
+    return {
+        "requests": b["requests"] - a["requests"],
+        "queries": b["queries"] - a["queries"],
+        "connections": b["connections"] - a["connections"],
+        "by_kind": {k: v for k, v in kinds.items() if v},
+    }

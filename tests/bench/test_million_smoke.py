@@ -1,4 +1,4 @@
-"""A tiny run of the million-device loader and measurements (bench/million.py).
+"""A tiny run of the million-device loader and measurements (bench/million/).
 
 PostgreSQL only (the loader uses COPY): 200 devices, 5 of them with their
 full trees, on the test database. Counts are checked and every measured
@@ -10,7 +10,10 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from bench import million
+from bench.million.db import load_meta
+from bench.million.loader import load
+from bench.million.measure import measure
+from bench.million.report import markdown
 from devices.models import Device, Parameter, SessionLog
 from provisioning.models import Task
 
@@ -23,9 +26,7 @@ DEVICES, FULL = 200, 5
 def loaded():
     if connection.vendor != "postgresql":
         pytest.skip("the million-device loader needs PostgreSQL")
-    return million.load(
-        devices=DEVICES, full_trees=FULL, batch_devices=60, batch_full=2, log=_quiet
-    )
+    return load(devices=DEVICES, full_trees=FULL, batch_devices=60, batch_full=2, log=_quiet)
 
 
 def _quiet(_: str) -> None:
@@ -65,7 +66,7 @@ def test_load_counts_and_sizes(loaded):
 
 
 def test_every_measurement_runs(loaded):
-    out = million.measure(repeat=2, slow_repeat=1, naive=3, log=_quiet)
+    out = measure(repeat=2, slow_repeat=1, naive=3, log=_quiet)
     keys = {r["key"] for r in out["results"]}
     assert {
         "lookup_serial",
@@ -138,7 +139,7 @@ def test_every_measurement_runs(loaded):
     assert (
         loaded["bytes_per_device"]["full"]["index_bytes"]["devices_parameter.parameter_search"] > 0
     )
-    assert million.markdown(million._load_meta("load"), out)
+    assert markdown(load_meta("load"), out)
 
 
 def test_task_enqueue_bulk_on_loaded_devices(loaded):
