@@ -87,13 +87,19 @@ class DjangoHost:
 
     # -- CPE requests (TR-069 A.3.2) -----------------------------------------
     def on_cpe_request(self, state: SessionState, request: Any) -> m.Fault | None:
-        assert state.device_pk is not None
-        record = {
-            "device_pk": state.device_pk,
-            "tenant_id": state.tenant_id,
-            "session_id": state.sid,
-            "now": datetime.now(UTC),
-        }
+        device_pk = state.device_pk
+        assert device_pk is not None
+        now = datetime.now(UTC)
+
+        def record(**fields: Any) -> None:
+            device_services.cpe_request_record(
+                device_pk=device_pk,
+                tenant_id=state.tenant_id,
+                session_id=state.sid,
+                now=now,
+                **fields,
+            )
+
         if isinstance(request, m.TransferComplete):
             provisioning.transfer_completed(
                 self._visit(state),
@@ -105,7 +111,7 @@ class DjangoHost:
                     "transfer_completed": _dt(request.complete_time),
                 },
             )
-            device_services.cpe_request_record(
+            record(
                 method="TransferComplete",
                 command_key=request.command_key,
                 fault_code=request.fault_struct.fault_code,
@@ -114,10 +120,9 @@ class DjangoHost:
                     "start_time": _dt(request.start_time),
                     "complete_time": _dt(request.complete_time),
                 },
-                **record,
             )
         elif isinstance(request, m.AutonomousTransferComplete):
-            device_services.cpe_request_record(
+            record(
                 method="AutonomousTransferComplete",
                 fault_code=request.fault_struct.fault_code,
                 fault_string=request.fault_struct.fault_string,
@@ -131,16 +136,14 @@ class DjangoHost:
                     "start_time": _dt(request.start_time),
                     "complete_time": _dt(request.complete_time),
                 },
-                **record,
             )
         elif isinstance(request, m.RequestDownload):
-            device_services.cpe_request_record(
+            record(
                 method="RequestDownload",
                 payload={
                     "file_type": request.file_type,
                     "file_type_arg": {a.name: a.value for a in request.file_type_arg},
                 },
-                **record,
             )
         elif isinstance(request, (m.DUStateChangeComplete, m.AutonomousDUStateChangeComplete)):
             results = [_op_result(r) for r in request.results]
@@ -153,21 +156,19 @@ class DjangoHost:
                     fault_string=failed.fault_string if failed else "",
                     result={"results": results},
                 )
-            device_services.cpe_request_record(
+            record(
                 method=type(request).__name__,
                 command_key=getattr(request, "command_key", ""),
                 payload={"results": results},
-                **record,
             )
         elif isinstance(request, m.Kicked):
-            device_services.cpe_request_record(
+            record(
                 method="Kicked",
                 payload={
                     "command": request.command,
                     "referer": request.referer,
                     "arg": request.arg,
                 },
-                **record,
             )
         return None
 
