@@ -1,4 +1,4 @@
-"""The task commands operators script with: device_task."""
+"""The task commands operators script with: device_task and task_cancel."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from cwmp import messages as m
 from devices.identity import device_id_readings, make_device_id
 from provisioning import services
 from provisioning.models import Task, TaskState
 from tests.factories import DeviceFactory, TenantFactory
+from tests.provisioning.session import answer, next_rpc
 
 pytestmark = pytest.mark.django_db
 IGD = "InternetGatewayDevice"
+FIRMWARE = {"url": "http://127.0.0.1/fw.bin", "file_type": "1 Firmware Upgrade Image"}
 
 
 def run(capsys, *argv: str) -> tuple[int, dict, str]:
@@ -103,3 +106,61 @@ def test_device_task_prints_a_cpe_fault_with_its_code(capsys, monkeypatch):
     )
     assert status == 1
     assert printed["fault"] == {"code": 9005, "string": "Invalid parameter name"}
+
+
+# ----------------------------------------------------------------- task_cancel
+
+
+def test_task_cancel_cancels_a_queued_task(capsys):
+    device = DeviceFactory()
+    task = services.task_enqueue(device=device, type="reboot")
+    status, printed, _ = run(capsys, "task_cancel", device.tenant.slug, str(task.pk))
+    assert status == 0 and printed["id"] == task.pk and printed["state"] == "cancelled"
+    task.refresh_from_db()
+    assert task.state == TaskState.CANCELLED
+    # Again: already cancelled is what was asked.
+    status, printed, _ = run(capsys, "task_cancel", device.tenant.slug, str(task.pk))
+    assert status == 0 and printed["state"] == "cancelled"
+
+
+def test_task_cancel_gives_up_on_a_transfer_the_device_never_reports(capsys):
+    device = DeviceFactory(data_model=IGD)
+    task = services.task_enqueue(device=device, type="download", args=FIRMWARE)
+    _, ref = next_rpc(device)
+    answer(device, ref, m.DownloadResponse(status=1))
+    status, printed, _ = run(capsys, "task_cancel", device.tenant.slug, str(task.pk))
+    assert status == 0 and printed["state"] == "cancelled"
+    assert printed["fault"] == {
+        "code": None,
+        "string": "cancelled while waiting for the device's report",
+    }
+
+
+def test_task_cancel_cannot_recall_an_rpc_out_in_a_session(capsys):
+    device = DeviceFactory(data_model=IGD)
+    task = services.task_enqueue(device=device, type="reboot")
+    next_rpc(device)
+    status, printed, err = run(capsys, "task_cancel", device.tenant.slug, str(task.pk))
+    assert status == 1 and printed["state"] == "running" and "running in a session" in err
+    task.refresh_from_db()
+    assert task.state == TaskState.RUNNING
+
+
+def test_task_cancel_leaves_a_finished_task_alone(capsys):
+    device = DeviceFactory(data_model=IGD)
+    task = services.task_enqueue(device=device, type="reboot")
+    _, ref = next_rpc(device)
+    answer(device, ref, m.RebootResponse())
+    status, printed, err = run(capsys, "task_cancel", device.tenant.slug, str(task.pk))
+    assert status == 1 and printed["state"] == "done" and "already finished" in err
+
+
+def test_task_cancel_refuses_another_tenants_task(capsys):
+    device = DeviceFactory()
+    task = services.task_enqueue(device=device, type="reboot")
+    other = TenantFactory()
+    with pytest.raises(CommandError, match="no task") as raised:
+        call_command("task_cancel", other.slug, str(task.pk))
+    assert raised.value.returncode == 2
+    task.refresh_from_db()
+    assert task.state == TaskState.QUEUED
