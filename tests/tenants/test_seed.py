@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -23,8 +24,33 @@ def _var(tmp_path, settings, monkeypatch):
         "ACS_DEMO_CPE_USERNAME",
         "ACS_DEMO_CPE_PASSWORD",
         "ACS_DEMO_CPE_AUTH",
+        "ACS_DEMO_CPE_CERT_ISSUER",
     ):
         monkeypatch.delenv(name, raising=False)
+
+
+def seed(capsys, **env: str) -> str:
+    """One ``make run`` seeding with these ACS_* variables; what it printed."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        call_command("acs_seed")
+    return capsys.readouterr().out
+
+
+def generated(settings) -> str:
+    saved = json.loads((settings.VAR_DIR / "credentials.json").read_text())
+    assert set(saved) == {"cpe_password"}  # nothing but what make run generated
+    return saved["cpe_password"]
+
+
+def demo_accepts(username: str, password: str) -> bool:
+    return Tenant.objects.get(slug="demo").has_cpe_credentials(username, password)
+
+
+def another_database() -> None:
+    """What pointing DATABASE_URL elsewhere looks like to the seed: no demo tenant."""
+    Tenant.objects.all().delete()
 
 
 def test_seed_is_idempotent_and_prints_credentials(capsys, settings):
@@ -43,7 +69,7 @@ def test_seed_is_idempotent_and_prints_credentials(capsys, settings):
     assert demo.memberships.get().role == "admin"
 
 
-def test_seed_takes_credentials_from_environment(monkeypatch):
+def test_seed_takes_credentials_from_environment(monkeypatch, settings):
     monkeypatch.setenv("ACS_ADMIN_USERNAME", "boss")
     monkeypatch.setenv("ACS_ADMIN_PASSWORD", "s3cret-pass")
     monkeypatch.setenv("ACS_DEMO_CPE_USERNAME", "router")
@@ -55,6 +81,9 @@ def test_seed_takes_credentials_from_environment(monkeypatch):
     demo = Tenant.objects.get(slug="demo")
     assert demo.cpe_username == "router" and demo.cpe_auth_methods == "digest"
     assert demo.cpe_ha1_md5 == make_ha1("router", demo.cpe_realm, "router-pw")
+    path = settings.VAR_DIR / "credentials.json"
+    assert "router" not in path.read_text()  # overrides are never kept
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_seed_rejects_bad_auth_setting(monkeypatch):
@@ -72,3 +101,56 @@ def test_seed_with_certificate_auth(monkeypatch):
     monkeypatch.delenv("ACS_DEMO_CPE_CERT_ISSUER")
     with pytest.raises(SystemExit):
         call_command("acs_seed", "--quiet")
+
+
+# ---------------------------------------------- credentials across runs (issue 9)
+
+
+def test_an_override_never_replaces_the_generated_password(capsys, settings):
+    first = seed(capsys)
+    password = generated(settings)
+    assert f"CPE password:  {password}" in first and demo_accepts("cpe", password)
+    # A run with overrides against another database...
+    another_database()
+    out = seed(capsys, ACS_DEMO_CPE_USERNAME="router", ACS_DEMO_CPE_PASSWORD="router-pw")
+    assert "router-pw (from ACS_DEMO_CPE_PASSWORD)" in out and demo_accepts("router", "router-pw")
+    assert generated(settings) == password
+    # ...and a plain run against a fresh one is back on the generated password.
+    another_database()
+    again = seed(capsys)
+    assert f"CPE password:  {password}" in again and demo_accepts("cpe", password)
+
+
+def test_a_plain_run_keeps_credentials_an_override_set_and_says_so(capsys, settings):
+    seed(capsys, ACS_DEMO_CPE_PASSWORD="lab-pw")
+    assert demo_accepts("cpe", "lab-pw")
+    out = seed(capsys)
+    assert demo_accepts("cpe", "lab-pw")  # not switched to the generated password
+    assert generated(settings) not in out  # which would get 401
+    assert "CPE credentials kept: an earlier run with ACS_DEMO_CPE_*" in out
+    assert "--password <the demo CPE password>" in out
+
+
+def test_an_override_changes_an_existing_tenants_credentials_and_says_so(capsys, settings):
+    seed(capsys)
+    password = generated(settings)
+    out = seed(capsys, ACS_DEMO_CPE_PASSWORD="new-pw")
+    assert demo_accepts("cpe", "new-pw") and not demo_accepts("cpe", password)
+    assert "CPE credentials changed, as ACS_DEMO_CPE_* asked" in out and "401" in out
+    assert generated(settings) == password
+    # The same override again changes nothing, so it says nothing.
+    assert "CPE credentials" not in seed(capsys, ACS_DEMO_CPE_PASSWORD="new-pw")
+
+
+def test_an_old_credentials_file_keeps_its_password_and_loses_its_username(capsys, settings):
+    path = settings.VAR_DIR / "credentials.json"
+    path.write_text(json.dumps({"cpe_username": "cpe", "cpe_password": "from-before"}))
+    seed(capsys)
+    assert json.loads(path.read_text()) == {"cpe_password": "from-before"}
+    assert demo_accepts("cpe", "from-before")
+
+
+def test_a_change_of_auth_methods_is_shown(capsys, monkeypatch):
+    seed(capsys)
+    out = seed(capsys, ACS_DEMO_CPE_AUTH="digest")
+    assert "CPE auth:      digest   (was digest,basic)" in out
