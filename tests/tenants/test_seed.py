@@ -1,16 +1,22 @@
-"""make run's seeding: idempotent, honours the environment."""
+"""make run's seeding: idempotent, honours the environment, prints the README's quick start."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import stat
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from cpesim.cli import build_parser
+from cpesim.fleet import make_serials
+from cpesim.model import DeviceModel
 from cwmp.auth import make_ha1
+from devices.identity import make_device_id
 from tenants.models import Tenant
+from tests.readme import quick_start_commands, readme_quick_start
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _var(tmp_path, settings, monkeypatch):
     settings.VAR_DIR = tmp_path
+    settings.ACS_HOST, settings.ACS_PORT = "127.0.0.1", 8000  # the README's
     for name in (
         "ACS_ADMIN_USERNAME",
         "ACS_ADMIN_PASSWORD",
@@ -154,3 +161,23 @@ def test_a_change_of_auth_methods_is_shown(capsys, monkeypatch):
     seed(capsys)
     out = seed(capsys, ACS_DEMO_CPE_AUTH="digest")
     assert "CPE auth:      digest   (was digest,basic)" in out
+
+
+# ------------------------------------------------- the README's quick start
+
+
+def test_make_run_prints_the_readmes_quick_start(capsys, settings):
+    out = seed(capsys)
+    printed = [line.replace(generated(settings), "<printed>") for line in quick_start_commands(out)]
+    assert len(printed) == 3  # the simulator left running, device_task, the --once variant
+    assert printed == quick_start_commands(readme_quick_start())
+
+
+def test_the_quick_start_task_names_a_device_the_simulator_command_creates(capsys):
+    simulator, device_task, once = quick_start_commands(seed(capsys))
+    assert once == simulator + " --once"
+    args = build_parser().parse_args(shlex.split(simulator)[3:])
+    models = [DeviceModel.from_dump(name) for name in args.dump]
+    model, serial = make_serials(models, args.count, args.serial_prefix)[0]
+    device_id = make_device_id(model.oui, model.product_class, serial)
+    assert shlex.split(device_task)[4] == device_id == "00259E-EG8145V5-48575443A94196A500001"

@@ -8,6 +8,9 @@ later plain run uses. And an existing tenant's credentials change only when
 an override asks, which the output then says; a plain run never switches
 them back either, or the password devices were given would get 401. The
 admin password is printed only when it is first generated.
+
+The commands it prints are the README's quick start, word for word
+(tests/tenants/test_seed.py holds them together).
 """
 
 from __future__ import annotations
@@ -26,6 +29,16 @@ from tenants.models import Role, Tenant, validate_auth_methods
 from tenants.services import membership_grant, staff_user_ensure, tenant_create
 
 DEFAULT_CPE_USERNAME = "cpe"
+# The quick start's devices: three of the simulator's Huawei ONTs. Without
+# --serial-prefix the simulator numbers the dump's serial (48575443A94196A5)
+# 00001, 00002, … when a dump has several devices, so the first is
+# QUICKSTART_DEVICE; the device_task example names it.
+QUICKSTART_DUMP = "huawei-eg8145v5"
+QUICKSTART_COUNT = 3
+QUICKSTART_DEVICE = "00259E-EG8145V5-48575443A94196A500001"
+QUICKSTART_ARGS = (
+    '{"values": {"InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID": "home"}}'
+)
 
 
 class Command(BaseCommand):
@@ -122,11 +135,26 @@ class Command(BaseCommand):
             out(f"  CPE credentials {notice}")
         was = f"   (was {previous_auth})" if not is_new and previous_auth != auth_methods else ""
         out(f"  CPE auth:      {demo.cpe_auth_methods}{was}")
+        if not (demo.allows_digest or demo.allows_basic):
+            out("Simulator:       certificates only: README, CWMP over HTTPS, Trying it")
+            return
         password = cpe_password if cpe_password is not None else "<the demo CPE password>"
-        out(
-            "Try it:          .venv/bin/python -m cpesim "
-            f"--acs-url {cwmp_url} --username {cpe_username} --password {password}"
+        simulator = (
+            f".venv/bin/python -m cpesim --acs-url {cwmp_url} --username {cpe_username}"
+            f" --password {password} --dump {QUICKSTART_DUMP} --count {QUICKSTART_COUNT}"
         )
+        out("Then, from this directory (README, Quick start); this terminal keeps the server:")
+        out(
+            "  terminal 2, three simulated devices left running, so they answer connection requests:"
+        )
+        out(f"     {simulator}")
+        out("  terminal 3, a task for the first of them, sent now through a connection request:")
+        out(
+            f"     .venv/bin/python manage.py device_task {demo.slug} {QUICKSTART_DEVICE}"
+            f" set_parameter_values --args '{QUICKSTART_ARGS}' --connection-request --wait 30"
+        )
+        out("  or, only to see sessions: one boot session per device, then the simulator exits:")
+        out(f"     {simulator} --once")
 
 
 def _generated_cpe_password(path: Path) -> str:
