@@ -31,3 +31,23 @@ def split_device_id(device_id: str) -> tuple[str, str, str]:
         raise ValueError(f"not a device id: {device_id!r}")
     oui, product_class, serial = (unquote(p) for p in match.groups())
     return oui, product_class, serial
+
+
+def device_id_readings(typed: str) -> list[str]:
+    """The escaped ids a device id typed by a person may stand for.
+
+    People copy ids from wherever they see them: from this ACS (escaped) or
+    from the device's own pages and labels, which show the three parts as
+    reported (``00040E-FRITZ!Box-…``). The raw form cannot be split
+    unambiguously when the ProductClass or serial holds a ``-``, so every
+    split is a reading; the typed text itself comes first. Lookups compare
+    these with the stored, escaped ``device_id``.
+    """
+    readings = [typed]
+    dashes = [i for i, char in enumerate(typed) if char == "-"]
+    for n, first in enumerate(dashes):
+        for second in dashes[n + 1 :]:
+            escaped = make_device_id(typed[:first], typed[first + 1 : second], typed[second + 1 :])
+            if escaped not in readings:
+                readings.append(escaped)
+    return readings

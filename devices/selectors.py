@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from acsportal.infra import db
+from devices.identity import device_id_readings
 from devices.models import Device
 from tenants.models import Tenant
 
@@ -59,4 +60,17 @@ def device_registered_elsewhere(
         Device.objects.filter(oui=oui, product_class=product_class, serial_number=serial_number)
         .exclude(tenant=tenant)
         .exists()
+    )
+
+
+def devices_matching_id(*, tenant: Tenant, device_id: str) -> list[Device]:
+    """The tenant's devices a typed device id names, escaped or as the device reports it.
+
+    More than one only when the raw form splits two ways onto two devices;
+    the caller asks for the escaped id then rather than guess.
+    """
+    return list(
+        Device.objects.for_tenant(tenant)
+        .filter(device_id__in=device_id_readings(device_id))
+        .order_by("device_id")
     )

@@ -132,6 +132,16 @@ class Tenant(models.Model):
         self.cpe_ha1_md5 = ha1["MD5"]
         self.cpe_ha1_sha256 = ha1["SHA-256"]
 
+    def has_cpe_credentials(self, username: str, password: str) -> bool:
+        """Whether these are the tenant-wide CPE credentials (only their HA1 is kept)."""
+        from cwmp.protocol.digest import make_ha1
+
+        return bool(
+            self.cpe_username
+            and self.cpe_username == username
+            and self.cpe_ha1_md5 == make_ha1(username, self.cpe_realm, password)
+        )
+
     def cpe_ha1(self, algorithm: str) -> str:
         return self.cpe_ha1_sha256 if algorithm.upper().startswith("SHA-256") else self.cpe_ha1_md5
 

@@ -1,61 +1,149 @@
-"""The README's promise: the simulator CLI holds sessions, the admin shows them."""
+"""The README's first ten minutes, followed to the letter against the real server.
+
+The commands are the ones ``make run`` printed (tests/tenants/test_seed.py
+holds them equal to the README's), run as a newcomer runs them: the
+simulator left running, device_task from another process, then the
+``--once`` variant.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import Client
 
 from devices.models import Device, SessionLog
-from tests.e2e.conftest import ROOT
+from provisioning.models import Task, TaskState
+from tests.e2e.conftest import ROOT, _database_url
+from tests.readme import quick_start_commands
 
 pytestmark = pytest.mark.e2e
+SSID = "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"
 
 
-def test_cpesim_cli_against_the_server_and_the_admin_shows_it(e2e_tenant, acs_server):
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cpesim",
-            "--acs-url",
-            acs_server.cwmp_url("e2e"),
-            "--username",
-            "cpe",
-            "--password",
-            "cpe-secret",
-            "--dump",
-            "huawei-eg8145v5",
-            "--dump",
-            "tplink-ex220",
-            "--dump",
-            "zte-h199a",
-            "--count",
-            "3",
-            "--once",
-        ],
+def as_run_here(command: str, state_dir) -> list[str]:
+    """The printed command with this interpreter for ``.venv/bin/python``.
+
+    A simulator that keeps device state gets a directory of the test's own,
+    so the checkout's var/cpesim/ is neither read nor written.
+    """
+    argv = shlex.split(command)
+    assert argv[0] == ".venv/bin/python"
+    argv[0] = sys.executable
+    if argv[1:3] == ["-m", "cpesim"] and _simulator_keeps_state():
+        argv += ["--state-dir", str(state_dir)]
+    return argv
+
+
+def _simulator_keeps_state() -> bool:
+    usage = subprocess.run(
+        [sys.executable, "-m", "cpesim", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+    return "--state-dir" in usage.stdout
+
+
+def _env() -> dict[str, str]:
+    from django.conf import settings
+
+    env = dict(os.environ, DATABASE_URL=_database_url(), SECRET_KEY=settings.SECRET_KEY)
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    return env
+
+
+def _until(condition, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.2)
+
+
+def test_the_readmes_first_ten_minutes(
+    transactional_db, acs_server, settings, tmp_path, monkeypatch, capsys
+):
+    # Terminal 1: make run's seeding, pointed at this server.
+    for name in ("ACS_DEMO_CPE_USERNAME", "ACS_DEMO_CPE_PASSWORD", "ACS_DEMO_CPE_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+    settings.VAR_DIR = tmp_path
+    settings.ACS_HOST, settings.ACS_PORT = "127.0.0.1", int(acs_server.base.rsplit(":", 1)[1])
+    call_command("acs_seed")
+    simulator, device_task, once = quick_start_commands(capsys.readouterr().out)
+    state = tmp_path / "cpesim"
+
+    # Terminal 2: the simulator, left running.
+    living = subprocess.Popen(
+        as_run_here(simulator, state),
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=120,
+    )
+    try:
+        _until(
+            lambda: (
+                Device.objects.filter(tenant__slug="demo")
+                .exclude(connection_request_password="")
+                .count()
+                == 3
+            )
+        )
+        _until(lambda: not Task.objects.filter(state__in=["queued", "running"]).exists())
+
+        # Terminal 3: the task, through a connection request.
+        run = subprocess.run(
+            as_run_here(device_task, state),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(),
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        printed = json.loads(run.stdout)
+        assert printed["state"] == "done" and printed["fault"] is None
+        assert "connection request: done" in run.stderr
+        first = Device.objects.get(device_id=printed["device"])
+        assert first.parameters.get(path=SSID).value == "home"
+        assert "6 CONNECTION REQUEST" in first.sessions.latest("started").events
+    finally:
+        living.send_signal(signal.SIGINT)
+        try:
+            output = living.communicate(timeout=20)[0]
+        except subprocess.TimeoutExpired:
+            living.kill()
+            output = living.communicate()[0]
+    assert "total: devices=3" in output and "failed=0" in output, output
+
+    # Only to see sessions: the --once variant exits by itself.
+    run = subprocess.run(
+        as_run_here(once, state), cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "sessions ok=3" in run.stdout
     assert Device.objects.count() == 3
-    assert SessionLog.objects.filter(outcome="ok").count() == 3
 
-    admin = get_user_model().objects.create_superuser("root", password="pw-root-123")
+    # The admin shows the devices, their session history and the task.
+    admin = get_user_model().objects.get(username="admin")
     client = Client()
     client.force_login(admin)
     listing = client.get("/admin/devices/device/")
     for device in Device.objects.all():
         assert device.device_id.encode() in listing.content
-    device = Device.objects.first()
-    page = client.get(f"/admin/devices/device/{device.pk}/change/")
-    assert page.status_code == 200
-    assert b"1 BOOT" in page.content  # the session history inline
+    page = client.get(f"/admin/devices/device/{first.pk}/change/")
+    assert page.status_code == 200 and b"1 BOOT" in page.content  # the session history inline
     logs = client.get("/admin/devices/sessionlog/")
     assert logs.status_code == 200 and b"Completed" in logs.content
+    assert SessionLog.objects.filter(device=first, outcome="ok").count() >= 3
+    tasks = client.get("/admin/provisioning/task/")
+    assert tasks.status_code == 200
+    assert Task.objects.get(pk=printed["id"]).state == TaskState.DONE

@@ -5,7 +5,9 @@
 
 Prints the task as JSON (state, result, fault). Exit status: 0 done (or
 queued without --wait), 1 fault/cancelled/expired, 2 bad arguments, 3 still
-open when --wait ran out. Operators script with it.
+open when --wait ran out. Operators script with it. DEVICE_ID is taken
+escaped, as this ACS lists it, or as the device reports it (the raw
+OUI-ProductClass-SerialNumber on its label or web page).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from devices.models import Device
+from devices.selectors import devices_matching_id
+from provisioning.management.taskjson import task_as_json
 from provisioning.models import TaskState
 from provisioning.services import task_run
 from provisioning.tasktypes import TASK_TYPES, InvalidTask
@@ -30,7 +33,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("tenant", help="tenant slug")
         parser.add_argument(
-            "device_id", help="OUI-ProductClass-SerialNumber (as escaped in the device list)"
+            "device_id",
+            help="OUI-ProductClass-SerialNumber, as escaped in the device list or as the device"
+            " reports it",
         )
         parser.add_argument("type", help=f"task type: {', '.join(sorted(TASK_TYPES))}")
         parser.add_argument(
@@ -47,9 +52,16 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"no tenant {options['tenant']!r}", returncode=2)
-        device = Device.objects.for_tenant(tenant).filter(device_id=options["device_id"]).first()
-        if device is None:
+        matches = devices_matching_id(tenant=tenant, device_id=options["device_id"])
+        if not matches:
             raise CommandError(f"no device {options['device_id']!r} in {tenant.slug}", returncode=2)
+        if len(matches) > 1:
+            names = ", ".join(d.device_id for d in matches)
+            raise CommandError(
+                f"{options['device_id']!r} names several devices ({names}): give the escaped id",
+                returncode=2,
+            )
+        device = matches[0]
         try:
             task_args = json.loads(options["task_args"])
         except json.JSONDecodeError as exc:
@@ -70,25 +82,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from None
         if ticket is not None:
             self.stderr.write(f"connection request: {ticket.status} {ticket.result or ''}")
-        self.stdout.write(json.dumps(_as_json(task), indent=2))
+        self.stdout.write(json.dumps(task_as_json(task), indent=2))
         if task.state == TaskState.DONE or (options["wait"] <= 0 and task.is_open):
             return
         sys.exit(3 if task.is_open else 1)
-
-
-def _as_json(task) -> dict:  # type: ignore[no-untyped-def]
-    return {
-        "id": task.pk,
-        "device": task.device.device_id,
-        "type": task.type,
-        "args": task.args,
-        "state": task.state,
-        "attempts": task.attempts,
-        "command_key": task.command_key,
-        "result": task.result,
-        "fault": {"code": task.fault_code, "string": task.fault_string}
-        if task.fault_code
-        else None,
-        "created": task.created.isoformat(),
-        "finished": task.finished.isoformat() if task.finished else None,
-    }

@@ -1,14 +1,25 @@
 """Create the demo tenant and the admin (idempotent): what ``make run`` calls.
 
-Generated secrets are kept in ``var/credentials.json`` (mode 600) so a later
-run can print the CPE credentials again; the admin password is printed only
-when it is first generated.
+What it prints is what a newcomer pastes, so it must stay true from one run
+to the next. ``var/credentials.json`` (mode 600) therefore keeps only the
+CPE password ``make run`` generated, never an ``ACS_DEMO_CPE_*`` override:
+a run with overrides (against another database, say) cannot change what a
+later plain run uses. And an existing tenant's credentials change only when
+an override asks, which the output then says; a plain run never switches
+them back either, or the password devices were given would get 401. The
+admin password is printed only when it is first generated.
+
+The commands it prints are the README's quick start, word for word
+(tests/tenants/test_seed.py holds them together).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +27,18 @@ from django.core.management.base import BaseCommand
 
 from tenants.models import Role, Tenant, validate_auth_methods
 from tenants.services import membership_grant, staff_user_ensure, tenant_create
+
+DEFAULT_CPE_USERNAME = "cpe"
+# The quick start's devices: three of the simulator's Huawei ONTs. Without
+# --serial-prefix the simulator numbers the dump's serial (48575443A94196A5)
+# 00001, 00002, … when a dump has several devices, so the first is
+# QUICKSTART_DEVICE; the device_task example names it.
+QUICKSTART_DUMP = "huawei-eg8145v5"
+QUICKSTART_COUNT = 3
+QUICKSTART_DEVICE = "00259E-EG8145V5-48575443A94196A500001"
+QUICKSTART_ARGS = (
+    '{"values": {"InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID": "home"}}'
+)
 
 
 class Command(BaseCommand):
@@ -26,12 +49,8 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true")
 
     def handle(self, *args, tenant: str, quiet: bool, **options) -> None:  # type: ignore[no-untyped-def]
-        env = _env()
-        path = settings.VAR_DIR / "credentials.json"
-        saved = json.loads(path.read_text()) if path.exists() else {}
-
-        admin_username = env("ACS_ADMIN_USERNAME") or "admin"
-        admin_password = env("ACS_ADMIN_PASSWORD") or None
+        admin_username = _env("ACS_ADMIN_USERNAME") or "admin"
+        admin_password = _env("ACS_ADMIN_PASSWORD") or None
         generated_admin = None
         user, created = staff_user_ensure(
             username=admin_username, password=admin_password, superuser=True
@@ -41,63 +60,118 @@ class Command(BaseCommand):
             user.set_password(generated_admin)  # type: ignore[attr-defined]
             user.save()  # type: ignore[attr-defined]
 
-        cpe_username = env("ACS_DEMO_CPE_USERNAME") or saved.get("cpe_username") or "cpe"
-        cpe_password = (
-            env("ACS_DEMO_CPE_PASSWORD") or saved.get("cpe_password") or secrets.token_urlsafe(12)
-        )
-        auth_methods = (env("ACS_DEMO_CPE_AUTH") or "digest,basic").replace(" ", "")
+        auth_methods = (_env("ACS_DEMO_CPE_AUTH") or "digest,basic").replace(" ", "")
         try:
             validate_auth_methods(auth_methods)
         except ValidationError:
             raise SystemExit(
                 "ACS_DEMO_CPE_AUTH must list digest, basic and/or certificate, e.g. digest,basic"
             ) from None
-        cert_issuer = env("ACS_DEMO_CPE_CERT_ISSUER")
+        cert_issuer = _env("ACS_DEMO_CPE_CERT_ISSUER")
         if "certificate" in auth_methods and not cert_issuer:
             raise SystemExit(
                 "ACS_DEMO_CPE_AUTH=certificate needs ACS_DEMO_CPE_CERT_ISSUER (the CA's DN)"
             )
 
+        generated = _generated_cpe_password(settings.VAR_DIR / "credentials.json")
+        override_username = _env("ACS_DEMO_CPE_USERNAME")
+        override_password = _env("ACS_DEMO_CPE_PASSWORD")
+        cpe_username = override_username or DEFAULT_CPE_USERNAME
+        cpe_password: str | None = override_password or generated
+
         demo = Tenant.objects.filter(slug=tenant).first()
+        is_new = demo is None
         if demo is None:
             demo = tenant_create(slug=tenant, name="Demo ISP", cpe_auth_methods=auth_methods)
+        previous_auth = demo.cpe_auth_methods
         demo.cpe_auth_methods = auth_methods
         demo.cpe_cert_issuer = cert_issuer
         if not demo.connection_request_networks:
             # The simulator listens on loopback; real deployments list their CPE networks.
             demo.connection_request_networks = "127.0.0.0/8"
-        demo.set_cpe_credentials(cpe_username, cpe_password)
+        notice = ""
+        if demo.has_cpe_credentials(cpe_username, cpe_password):
+            pass
+        elif is_new or not demo.cpe_username:
+            demo.set_cpe_credentials(cpe_username, cpe_password)
+        elif override_username or override_password:
+            notice = (
+                f"changed, as ACS_DEMO_CPE_* asked (the user was {demo.cpe_username!r}):"
+                " devices that use the old ones now get 401"
+            )
+            demo.set_cpe_credentials(cpe_username, cpe_password)
+        else:
+            # Set by an earlier override or in the admin: keep them, and say
+            # so instead of printing a password that would not work.
+            cpe_username, cpe_password = demo.cpe_username, None
+            notice = (
+                "kept: an earlier run with ACS_DEMO_CPE_* (or the admin) set them, not make"
+                " run's generated ones; ACS_DEMO_CPE_PASSWORD=… make run changes them"
+            )
         demo.save()
         membership_grant(tenant=demo, user=user, role=Role.ADMIN)
-
-        saved.update(cpe_username=cpe_username, cpe_password=cpe_password)
-        if not env("ACS_DEMO_CPE_PASSWORD") or saved.get("cpe_password") == cpe_password:
-            path.write_text(json.dumps(saved))
-            path.chmod(0o600)
 
         if quiet:
             return
         base = f"http://{settings.ACS_HOST}:{settings.ACS_PORT}"
+        cwmp_url = f"{base}/cwmp/{demo.slug}/"
         out = self.stdout.write
         out(f"Portal (admin):  {base}/admin/")
         out(f"  user:          {admin_username}")
         if generated_admin:
             out(f"  password:      {generated_admin}   (generated; shown this once)")
-        elif env("ACS_ADMIN_PASSWORD"):
+        elif _env("ACS_ADMIN_PASSWORD"):
             out("  password:      (from ACS_ADMIN_PASSWORD)")
         else:
             out("  password:      (set on first run; change it with manage.py changepassword)")
-        out(f"CWMP URL:        {base}/cwmp/{demo.slug}/")
+        out(f"CWMP URL:        {cwmp_url}")
         out(f"  CPE user:      {cpe_username}")
-        out(f"  CPE password:  {cpe_password}")
-        out(f"  CPE auth:      {demo.cpe_auth_methods}")
-        out(
-            "Try it:          .venv/bin/python -m cpesim "
-            f"--acs-url {base}/cwmp/{demo.slug}/ --username {cpe_username} --password {cpe_password}"
+        if cpe_password is None:
+            out("  CPE password:  (not printed: not the one make run generated)")
+        else:
+            source = " (from ACS_DEMO_CPE_PASSWORD)" if override_password else ""
+            out(f"  CPE password:  {cpe_password}{source}")
+        if notice:
+            out(f"  CPE credentials {notice}")
+        was = f"   (was {previous_auth})" if not is_new and previous_auth != auth_methods else ""
+        out(f"  CPE auth:      {demo.cpe_auth_methods}{was}")
+        if not (demo.allows_digest or demo.allows_basic):
+            out("Simulator:       certificates only: README, CWMP over HTTPS, Trying it")
+            return
+        password = cpe_password if cpe_password is not None else "<the demo CPE password>"
+        simulator = (
+            f".venv/bin/python -m cpesim --acs-url {cwmp_url} --username {cpe_username}"
+            f" --password {password} --dump {QUICKSTART_DUMP} --count {QUICKSTART_COUNT}"
         )
+        out("Then, from this directory (README, Quick start); this terminal keeps the server:")
+        out(
+            "  terminal 2, three simulated devices left running, so they answer connection requests:"
+        )
+        out(f"     {simulator}")
+        out("  terminal 3, a task for the first of them, sent now through a connection request:")
+        out(
+            f"     .venv/bin/python manage.py device_task {demo.slug} {QUICKSTART_DEVICE}"
+            f" set_parameter_values --args '{QUICKSTART_ARGS}' --connection-request --wait 30"
+        )
+        out("  or, only to see sessions: one boot session per device, then the simulator exits:")
+        out(f"     {simulator} --once")
 
 
-def _env():  # type: ignore[no-untyped-def]
-    import os
+def _generated_cpe_password(path: Path) -> str:
+    """The CPE password make run generated, generating it on the first run.
 
-    return lambda name: os.environ.get(name, "").strip()
+    Only that password is kept; an older file's username goes.
+    """
+    saved: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    password = str(saved.get("cpe_password") or secrets.token_urlsafe(12))
+    if saved != {"cpe_password": password}:
+        # Created 0600, never readable by others even for a moment.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            json.dump({"cpe_password": password}, file)
+        path.chmod(0o600)
+    return password
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
