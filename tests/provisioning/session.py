@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from provisioning import session as provisioning
+from provisioning import task_session
+from provisioning.visit import Visit
 from tests.cwmp.cpe import IGD
 
 
-def visit(device: Any, session: str = "S1", events: Sequence[str] = ()) -> provisioning.Visit:
+def visit(device: Any, session: str = "S1", events: Sequence[str] = ()) -> Visit:
     """What the host hands provisioning for ``device`` in ``session``."""
     device.refresh_from_db()
-    return provisioning.Visit(
+    return Visit(
         tenant=device.tenant,
         device_pk=device.pk,
         session_id=session,
@@ -24,12 +25,12 @@ def visit(device: Any, session: str = "S1", events: Sequence[str] = ()) -> provi
 
 def next_rpc(device: Any, session: str = "S1", **kw: Any) -> Any:
     """The RPC the ACS would send ``device`` next in ``session``."""
-    return provisioning.session_next_rpc(visit(device, session), **kw)
+    return task_session.session_next_rpc(visit(device, session), **kw)
 
 
 def answer(device: Any, ref: Any, response: Any, session: str = "S1", **kw: Any) -> Any:
     """The CPE's ``response`` to the RPC ``ref``, handed to provisioning."""
-    return provisioning.session_rpc_answered(
+    return task_session.session_rpc_answered(
         visit(device, session), ref=ref, response=response, **kw
     )
 
@@ -41,6 +42,6 @@ def transfer_completed(
     kw.setdefault("fault_code", 0)
     kw.setdefault("fault_string", "")
     kw.setdefault("result", {})
-    return provisioning.task_transfer_completed(
+    return task_session.task_transfer_completed(
         visit(device, session, events), command_key=command_key, **kw
     )

@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from cwmp.protocol import messages as m
 from devices.models import Device, Parameter
-from provisioning import services
-from provisioning import session as provisioning_session
+from provisioning import services, task_session
 from provisioning.diagnostics import validate_host
 from provisioning.models import Fault, Task, TaskState
 from provisioning.tasktypes import InvalidTask
@@ -204,7 +203,7 @@ def test_ping_sets_up_waits_for_event_and_reads_results(device):
     assert sent[f"{IGD}.IPPingDiagnostics.DiagnosticsState"] == "Requested"
     answer(device, ref, m.SetParameterValuesResponse(status=0))
     assert next_rpc(device, session="S2") is None  # waiting for 8 DIAGNOSTICS COMPLETE
-    assert provisioning_session.diagnostics_completed(device_pk=device.pk) == 1
+    assert task_session.diagnostics_completed(device_pk=device.pk) == 1
     message, ref = next_rpc(device, session="S3")
     assert message.parameter_names == [f"{IGD}.IPPingDiagnostics."]
     answer(
