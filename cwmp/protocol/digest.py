@@ -6,6 +6,10 @@ pure protocol logic with no Django import so it can be unit-tested and reused by
 the CPE simulator; the view owns the HTTP plumbing, the credential lookup and
 the shared nonce store.
 
+The header's parsing is ``cwmp.protocol.authheader``, the nonce replay rule
+``cwmp.protocol.nonces``; both are re-exported here, the module that every
+caller of HTTP auth imports.
+
 Design decisions (the reasons matter more than the code):
 
 * Passwords are never stored by the ACS.  The database keeps one HA1 per
@@ -46,12 +50,19 @@ import hmac
 import re
 import secrets
 import struct
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+
+from cwmp.protocol.authheader import (
+    NC_RE,
+    SUPPORTED_ALGORITHMS,
+    BasicCredentials,
+    DigestCredentials,
+    canonical_algorithm,
+    parse_authorization,
+)
+from cwmp.protocol.nonces import MemoryNonceTracker, NonceTracker
 
 __all__ = [
     "ALGORITHMS",
@@ -70,8 +81,6 @@ __all__ = [
 
 #: Algorithms for which an HA1 is stored per credential (RFC 7616 §3.4.2 / §6.1).
 ALGORITHMS: tuple[str, ...] = ("MD5", "SHA-256")
-#: Algorithms accepted in a response: the stored ones plus their session variants.
-SUPPORTED_ALGORITHMS: tuple[str, ...] = ("MD5", "SHA-256", "MD5-sess", "SHA-256-sess")
 
 # (username, algorithm) -> the stored HA1 hex, or None for an unknown user.
 Ha1Lookup = Callable[[str, str], str | None]
@@ -80,27 +89,17 @@ _HASHES: dict[str, Callable[[bytes], hashlib._Hash]] = {
     "MD5": hashlib.md5,
     "SHA-256": hashlib.sha256,
 }
-# Canonical spelling by upper-cased name (algorithm tokens are case-insensitive).
-_CANONICAL = {name.upper(): name for name in SUPPORTED_ALGORITHMS}
-
-_MAX_HEADER = 8192  # an Authorization header longer than this is garbage
 _TS_LEN = 8
 _RAND_LEN = 16
 _MAC_LEN = 32
 _NONCE_RAW_LEN = _TS_LEN + _RAND_LEN + _MAC_LEN
 _CLOCK_SKEW = 30  # seconds a nonce timestamp may lie in the future (worker clocks)
-_NC_RE = re.compile(r"[0-9A-Fa-f]{1,8}")
 _HEX_RE = re.compile(r"[0-9a-f]+")
 
 
 def _base_algorithm(algorithm: str) -> str:
     """``"SHA-256-sess"`` -> ``"SHA-256"``; the stored HA1 is keyed by the base name."""
     return algorithm.removesuffix("-sess")
-
-
-def _canonical_algorithm(algorithm: str) -> str:
-    """Map a case-insensitive algorithm token to its canonical spelling, or keep it."""
-    return _CANONICAL.get(algorithm.strip().upper(), algorithm.strip())
 
 
 def _h(algorithm: str, data: str) -> str:
@@ -119,7 +118,7 @@ def make_ha1(username: str, realm: str, password: str, algorithm: str = "MD5") -
     ``algorithm`` must be one of :data:`ALGORITHMS`; session variants are
     derived at verification time and cannot be stored.
     """
-    algorithm = _canonical_algorithm(algorithm)
+    algorithm = canonical_algorithm(algorithm)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unsupported digest algorithm {algorithm!r}")
     return _h(algorithm, f"{username}:{realm}:{password}")
@@ -138,245 +137,6 @@ def _quote(value: str) -> str:
 def basic_challenge(realm: str) -> str:
     """``WWW-Authenticate`` value for Basic (RFC 7617 §2); TR-069 allows it over TLS only."""
     return f"Basic realm={_quote(realm)}"
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-@dataclass(slots=True, frozen=True)
-class BasicCredentials:
-    """Decoded ``Authorization: Basic`` credentials. ``repr`` hides the password."""
-
-    username: str
-    password: str
-
-    def __repr__(self) -> str:
-        return f"BasicCredentials(username={self.username!r}, password=<hidden>)"
-
-
-@dataclass(slots=True, frozen=True)
-class DigestCredentials:
-    """Parsed ``Authorization: Digest`` parameters (RFC 7616 §3.4).
-
-    ``algorithm`` is canonicalised (``"md5"`` -> ``"MD5"``) and defaults to MD5
-    when absent; ``qop`` is lower-cased and ``None`` for RFC 2069 style clients.
-    """
-
-    username: str
-    realm: str
-    nonce: str
-    uri: str
-    response: str
-    algorithm: str
-    qop: str | None
-    nc: str | None
-    cnonce: str | None
-    opaque: str | None
-    userhash: bool
-
-
-# One auth-param: separators, a name, "=", then a quoted-string or a bare
-# token (which may not start with a quote: an unterminated quoted-string is
-# garbage, not a token).
-_AUTH_PARAM = re.compile(
-    r'[ \t,]*([^= \t,"]+)[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|(?!")([^ \t,]*))', re.S
-)
-_QUOTED_PAIR = re.compile(r"\\(.)", re.S)
-
-
-def _parse_params(text: str) -> dict[str, str] | None:
-    """Parse ``name=value`` auth-params (RFC 9110 §11.2) tolerantly.
-
-    Accepts quoted or bare values, backslash escapes, extra whitespace and
-    commas, and even missing commas between parameters.  Names are
-    lower-cased; the first occurrence of a name wins.  Returns ``None`` on
-    structural garbage (name without ``=``, unterminated quote).  A regular
-    expression per parameter: it runs on two requests of every session, and
-    walking the header a character at a time cost 3% of one.
-    """
-    params: dict[str, str] = {}
-    pos = 0
-    match = _AUTH_PARAM.match
-    while (m := match(text, pos)) is not None:
-        quoted = m.group(2)
-        if quoted is None:
-            value = m.group(3)
-        elif "\\" in quoted:
-            value = _QUOTED_PAIR.sub(r"\1", quoted)
-        else:
-            value = quoted
-        params.setdefault(m.group(1).lower(), value)
-        pos = m.end()
-    return None if text[pos:].strip(" \t,") else params
-
-
-def _decode_ext_value(value: str) -> str | None:
-    """Decode an RFC 8187 ext-value (``UTF-8''J%C3%A4ger``) used by ``username*``."""
-    charset, sep, rest = value.partition("'")
-    _lang, sep2, encoded = rest.partition("'")
-    if not sep or not sep2 or charset.strip().upper() not in ("UTF-8", "ISO-8859-1"):
-        return None
-    try:
-        raw = bytearray()
-        i = 0
-        while i < len(encoded):
-            if encoded[i] == "%":
-                raw.append(int(encoded[i + 1 : i + 3], 16))
-                i += 3
-            else:
-                raw.extend(encoded[i].encode("ascii"))
-                i += 1
-        return bytes(raw).decode("utf-8" if charset.strip().upper() == "UTF-8" else "latin-1")
-    except (ValueError, IndexError, UnicodeError):
-        return None
-
-
-def _parse_basic(token: str) -> BasicCredentials | None:
-    token = token.strip()
-    if not token or any(c in token for c in " \t,"):
-        return None
-    token += "=" * (-len(token) % 4)  # some clients drop the padding
-    try:
-        raw = base64.b64decode(token, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # RFC 7617 §2.1: without a charset parameter the encoding is unspecified;
-        # legacy CPE firmware sends ISO-8859-1, which always decodes.
-        text = raw.decode("latin-1")
-    username, sep, password = text.partition(":")
-    if not sep:
-        return None
-    return BasicCredentials(username=username, password=password)
-
-
-def _parse_digest(rest: str) -> DigestCredentials | None:
-    params = _parse_params(rest)
-    if params is None:
-        return None
-    username: str | None = params.get("username")
-    if username is None and "username*" in params:
-        username = _decode_ext_value(params["username*"])
-    required = (
-        params.get("realm"),
-        params.get("nonce"),
-        params.get("uri"),
-        params.get("response"),
-    )
-    if username is None or any(v is None for v in required):
-        return None
-    qop = params.get("qop", "").strip().lower() or None
-    return DigestCredentials(
-        username=username,
-        realm=params["realm"],
-        nonce=params["nonce"],
-        uri=params["uri"],
-        response=params["response"].strip(),
-        algorithm=_canonical_algorithm(params.get("algorithm", "") or "MD5"),
-        qop=qop,
-        nc=params.get("nc", "").strip() or None,
-        cnonce=params.get("cnonce") or None,
-        opaque=params.get("opaque"),
-        userhash=params.get("userhash", "").strip().lower() == "true",
-    )
-
-
-def parse_authorization(
-    header: str | None,
-) -> BasicCredentials | DigestCredentials | None:
-    """Parse an ``Authorization`` header value; ``None`` for anything unusable.
-
-    Deliberately tolerant (CPE firmware is sloppy) but never raises: the view
-    treats ``None`` as "no credentials" and answers with a challenge.
-    """
-    try:
-        if not header or len(header) > _MAX_HEADER:
-            return None
-        parts = header.strip().split(None, 1)
-        scheme = parts[0].lower()
-        rest = parts[1] if len(parts) > 1 else ""
-        if scheme == "basic":
-            return _parse_basic(rest)
-        if scheme == "digest":
-            return _parse_digest(rest)
-        return None
-    except Exception:
-        return None
-
-
-# ----------------------------------------------------------------------- replay store
-
-
-class NonceTracker(Protocol):
-    """Replay protection store shared by the workers (RFC 7616 §5.5 / §5.9)."""
-
-    def seen(self, nonce: str, nc: int, binding: str) -> bool:
-        """Record use of ``(nonce, nc)`` by ``binding``; return False on a replay.
-
-        ``nc`` must grow for a nonce.  A repeated or lower ``nc`` is accepted
-        only from the binding (session + connection key chosen by the view)
-        that first used the nonce: some CPEs resend the first nonce with
-        ``nc=00000001`` on every request of one CWMP session.
-        """
-        ...
-
-
-class MemoryNonceTracker:
-    """In-process :class:`NonceTracker`: dict + lock, TTL expiry, bounded size.
-
-    Entries live ``ttl`` seconds after first use, which is at least as long as
-    the nonce itself stays valid (its age is checked before the tracker), so an
-    expired entry can never re-admit a replay.  When ``max_entries`` is reached,
-    expired entries are purged and then the oldest are evicted; only clients
-    that already proved knowledge of the password reach the tracker, so this
-    cannot be used by strangers to flush the store.
-    """
-
-    def __init__(
-        self,
-        ttl: float = 300.0,
-        max_entries: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if ttl <= 0 or max_entries <= 0:
-            raise ValueError("ttl and max_entries must be positive")
-        self._ttl = ttl
-        self._max = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-        # nonce -> (first binding, highest nc, expiry); insertion order = age.
-        self._entries: OrderedDict[str, tuple[str, int, float]] = OrderedDict()
-
-    def __len__(self) -> int:
-        with self._lock:
-            self._purge(self._clock())
-            return len(self._entries)
-
-    def _purge(self, now: float) -> None:
-        # Entries are inserted in expiry order (constant ttl), so stop at the first live one.
-        while self._entries:
-            nonce, (_, _, expires) = next(iter(self._entries.items()))
-            if expires > now:
-                break
-            del self._entries[nonce]
-
-    def seen(self, nonce: str, nc: int, binding: str) -> bool:
-        now = self._clock()
-        with self._lock:
-            self._purge(now)
-            entry = self._entries.get(nonce)
-            if entry is None:
-                while len(self._entries) >= self._max:
-                    self._entries.popitem(last=False)
-                self._entries[nonce] = (binding, nc, now + self._ttl)
-                return True
-            first_binding, highest, expires = entry
-            if nc > highest:
-                self._entries[nonce] = (first_binding, nc, expires)
-                return True
-            return hmac.compare_digest(first_binding.encode(), binding.encode())
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -444,7 +204,7 @@ class DigestAuthority:
             raise ValueError("realm must be a non-empty single-line string")
         if nonce_ttl <= 0:
             raise ValueError("nonce_ttl must be positive")
-        offered = tuple(_canonical_algorithm(a) for a in algorithms)
+        offered = tuple(canonical_algorithm(a) for a in algorithms)
         if not offered or any(a not in SUPPORTED_ALGORITHMS for a in offered):
             raise ValueError(f"algorithms must be a non-empty subset of {SUPPORTED_ALGORITHMS}")
         self._secret = bytes(secret)
@@ -558,7 +318,7 @@ class DigestAuthority:
                 return _fail("session algorithm without qop")
             nc_value = 1  # RFC 2069 has no counter: treat every use as the first
         elif creds.qop == "auth":
-            if creds.nc is None or creds.cnonce is None or not _NC_RE.fullmatch(creds.nc):
+            if creds.nc is None or creds.cnonce is None or not NC_RE.fullmatch(creds.nc):
                 return _fail("missing or malformed nc/cnonce")
             nc_value = int(creds.nc, 16)
             if nc_value == 0:
