@@ -2,9 +2,10 @@
 
 TR-069 requires the ACS to support HTTP Digest authentication (RFC 7616, which
 obsoletes RFC 2617) and allows Basic (RFC 7617) only over TLS.  This module is
-pure protocol logic with no Django import so it can be unit-tested and reused by
-the CPE simulator; the view owns the HTTP plumbing, the credential lookup and
-the shared nonce store.
+pure protocol logic with no Django import, unit-tested without a server (the
+CPE simulator has its own client side, so a bug here cannot hide behind a
+shared one); ``cwmp.endpoint.cpeauth`` owns the HTTP plumbing, the credential
+lookup and the shared nonce store.
 
 The header's parsing is ``cwmp.protocol.authheader``, the nonce replay rule
 ``cwmp.protocol.nonces``; both are re-exported here, the module that every
