@@ -8,11 +8,12 @@ See cpesim/README.md.
 from .cpe import CPEOptions, SessionResult, SimulatedCPE
 from .crserver import ConnectionRequestServer
 from .fleet import Fleet, FleetStats
-from .model import DeviceModel, DeviceTree, list_dumps
+from .model import DeviceModel, list_dumps
 from .quirks import FLAGS as QUIRK_FLAGS
 from .quirks import Quirks
 from .sync import BackgroundLoop, run
 from .tls import make_ssl_context
+from .tree import DeviceTree
 from .udpcr import UdpConnectionRequestServer
 
 __all__ = [

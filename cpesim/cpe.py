@@ -26,9 +26,11 @@ from urllib.parse import quote
 from . import diagnostics, rpc, transfer
 from .digest import ClientAuth
 from .httpclient import CookieJar, HttpConnection, HttpError, HttpResponse, Url
-from .model import DeviceModel, DeviceTree, validate_value
+from .model import DeviceModel
 from .quirks import Quirks, normalize_ns
 from .soap import CWMP_1_0, SoapError, array, envelope, esc, literal_prefix_problem, parse
+from .tree import DeviceTree
+from .values import validate_value
 
 if TYPE_CHECKING:
     from .crserver import ConnectionRequestServer

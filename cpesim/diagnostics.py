@@ -35,7 +35,7 @@ from .httpclient import Url, default_ssl_context, is_loopback_host
 
 if TYPE_CHECKING:
     from .cpe import SimulatedCPE
-    from .model import DeviceTree
+    from .tree import DeviceTree
 
 log = logging.getLogger("cpesim.diagnostics")
 

@@ -17,9 +17,10 @@ from lxml import etree
 
 from . import diagnostics
 from .httpclient import Url
-from .model import UNKNOWN_TIME, DeviceTree, type_name, validate_value
 from .quirks import Quirks
 from .soap import array, child, children, esc, fault_body, parse_bool, text
+from .tree import DeviceTree
+from .values import UNKNOWN_TIME, type_name, validate_value
 
 if TYPE_CHECKING:
     from .cpe import SimulatedCPE
