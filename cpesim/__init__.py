@@ -5,12 +5,14 @@ the real server with it, and benchmarks run 10,000 devices in one process.
 See cpesim/README.md.
 """
 
-from .cpe import CPEOptions, SessionResult, SimulatedCPE
+from .cpe import SimulatedCPE
 from .crserver import ConnectionRequestServer
 from .fleet import Fleet, FleetStats
 from .model import DeviceModel, list_dumps
+from .options import CPEOptions
 from .quirks import FLAGS as QUIRK_FLAGS
 from .quirks import Quirks
+from .session import SessionResult
 from .sync import BackgroundLoop, run
 from .tls import make_ssl_context
 from .tree import DeviceTree

@@ -8,161 +8,45 @@ quirks) is referenced, not copied.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gzip
 import logging
 import random
-import ssl
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from . import diagnostics, rpc, transfer
+from .crserver import ConnectionRequestServer
 from .digest import ClientAuth
 from .httpclient import CookieJar, HttpConnection, HttpError, HttpResponse, Url
 from .model import DeviceModel
-from .quirks import Quirks, normalize_ns
-from .soap import CWMP_1_0, SoapError, array, envelope, esc, literal_prefix_problem, parse
+from .options import DEFAULT_OPTIONS, CPEOptions
+from .quirks import Quirks
+from .session import SessionError, SessionResult
+from .soap import SoapError, array, envelope, esc, literal_prefix_problem, parse
 from .tree import DeviceTree
+from .udpcr import (
+    DEFAULT_KEEPALIVE,
+    DEFAULT_STUN_PORT,
+    UdpConnectionRequestServer,
+    format_address,
+    split_host_port,
+    stun_loop,
+)
 from .values import validate_value
 
-if TYPE_CHECKING:
-    from .crserver import ConnectionRequestServer
-    from .udpcr import UdpConnectionRequestServer
+#: CPEOptions and SessionResult were defined here; bench/ imports them from here still.
+__all__ = ["CPEOptions", "SessionResult", "SimulatedCPE"]
 
 log = logging.getLogger("cpesim")
 
 SINGLE_EVENTS_ORDER = ("0 BOOTSTRAP", "1 BOOT", "2 PERIODIC", "3 SCHEDULED", "4 VALUE CHANGE")
-
-
-@dataclass(slots=True)
-class CPEOptions:
-    """Settings shared by many devices (one object for a whole fleet)."""
-
-    #: cwmp namespace of the device's own requests (Inform, TransferComplete).
-    cwmp_ns: str = CWMP_1_0
-    #: ACS RPCs answered with fault 9000, e.g. {"Reboot", "FactoryReset"}.
-    unsupported: frozenset[str] = frozenset()
-    #: Per-request HTTP timeout (seconds).
-    timeout: float = 30.0
-    #: Override of ManagementServer.PeriodicInformInterval (0: back-to-back sessions, for load tests).
-    periodic_interval: float | None = None
-    #: Random delay added to each periodic inform, uniform in [0, jitter].
-    jitter: float = 0.0
-    #: TR-069 3.2.1.1 session retry: CWMPRetryMinimumWaitInterval and multiplier.
-    retry_min_wait: float = 5.0
-    retry_multiplier: float = 2.0
-    retry_max_wait: float = 3600.0
-    #: Simulated boot time after Reboot / FactoryReset / firmware upgrade.
-    reboot_delay: float = 0.0
-    #: Seconds the device takes to answer each ACS request (a slow CPE).
-    answer_delay: float = 0.0
-    #: First start is a factory-fresh one: `0 BOOTSTRAP` + `1 BOOT`.
-    bootstrap: bool = False
-    #: SoftwareVersion after a firmware Download (default: derived from the file).
-    firmware_version: str | None = None
-    #: Allow Download/Upload to non-loopback hosts.
-    allow_remote_transfers: bool = False
-    #: Start a session by itself after Reboot, Download, ScheduleInform, connection requests…
-    auto_sessions: bool = True
-    #: Completed SessionResults kept per device (for tests; 0 keeps only the last one).
-    history: int = 0
-    #: Shared by a fleet to cap concurrent sessions.
-    session_semaphore: asyncio.Semaphore | None = None
-    #: Shared connection-request listener; None: `start_cr_listener()` makes one per device.
-    cr_server: ConnectionRequestServer | None = None
-    cr_host: str = "127.0.0.1"
-    cr_port: int = 0
-    #: UDP connection requests (TR-069 Annex G): `start(cr=True)` also starts the UDP listener.
-    udp_cr: bool = False
-    #: Shared UDP listener; None: `start_udp_cr_listener()` makes one per device on cr_host.
-    udp_cr_server: UdpConnectionRequestServer | None = None
-    udp_cr_port: int = 0
-    #: STUN server `HOST:PORT` (TR-111 Part 2): Binding Requests from the UDP listener.
-    stun_server: str | None = None
-    #: STUNUsername for `stun_server` ({serial} and {id} replaced); default OUI-ProductClass-Serial.
-    stun_username: str | None = None
-    #: Seconds between Binding Requests; default STUNMinimumKeepAlivePeriod, else 30.
-    stun_interval: float | None = None
-    #: TLS towards the ACS and for https transfers (created once and shared: never per session).
-    ssl_context: ssl.SSLContext | None = None
-    #: `cwmp:SupportedCWMPVersions` header value for the Inform (CWMP 1.4), e.g. "1.0,1.1,1.2,1.3,1.4".
-    supported_versions: str | None = None
-    user_agent: str | None = None
-    #: Log every session's transcript at INFO.
-    verbose: bool = False
-    #: A response header (lower-case name, e.g. "x-upstream": which server a proxy
-    #: chose) to record per request in `SessionResult.recorded_headers`. Off: None.
-    record_header: str | None = None
-    #: Called with (cpe, result) after every session (fleet statistics).
-    on_session: Callable[[SimulatedCPE, SessionResult], None] | None = None
-
-    def __post_init__(self) -> None:
-        self.unsupported = _method_set(self.unsupported)
-        self.cwmp_ns = normalize_ns(self.cwmp_ns)
-
-    def with_overrides(self, **overrides: Any) -> CPEOptions:
-        """A copy with some fields changed (unknown names raise TypeError)."""
-        if not overrides:
-            return self
-        return dataclasses.replace(self, **overrides)
-
-
-def _method_set(value: str | Iterable[str] | None) -> frozenset[str]:
-    if value is None:
-        return frozenset()
-    if isinstance(value, str):
-        value = value.split(",")
-    return frozenset(v.strip() for v in value if v.strip())
-
-
-DEFAULT_OPTIONS = CPEOptions()
-
-
-@dataclass(slots=True)
-class SessionResult:
-    """What happened in one CWMP session, for assertions and debugging."""
-
-    serial: str
-    events: list[str] = field(default_factory=list)
-    ok: bool = False
-    #: HTTP status of every request the device sent, in order.
-    statuses: list[int] = field(default_factory=list)
-    #: Method names of the ACS requests received.
-    rpcs: list[str] = field(default_factory=list)
-    #: (method, fault code) of every fault the device answered with.
-    faults_sent: list[tuple[str, int]] = field(default_factory=list)
-    error: str | None = None
-    #: Cookies the ACS set during the session.
-    cookies: dict[str, str] = field(default_factory=dict)
-    duration: float = 0.0
-    #: (direction, what, HTTP status): "->" requests sent with the status they got, "<-" what came back.
-    transcript: list[tuple[str, str, int | str]] = field(default_factory=list)
-    #: Seconds from a 503's Retry-After, if any.
-    retry_after: float | None = None
-    #: Number of TCP connections the session opened.
-    connections: int = 0
-    started_at: float = 0.0
-    #: The `CPEOptions.record_header` value of every response, in request order (None when off).
-    recorded_headers: list[str | None] | None = None
-
-    def __str__(self) -> str:
-        state = "ok" if self.ok else f"FAILED ({self.error})"
-        return f"{self.serial} [{', '.join(self.events)}] {state} rpcs={','.join(self.rpcs) or '-'} {self.duration * 1000:.0f}ms"
-
-
-class SessionError(Exception):
-    """The session could not go on (bad status, fault, unexpected message)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(slots=True)
@@ -294,8 +178,6 @@ class SimulatedCPE:
         if opts.periodic_interval is not None:
             base[ms + "PeriodicInformInterval"] = str(int(opts.periodic_interval))
         if opts.stun_server:
-            from .udpcr import split_host_port
-
             stun_host, stun_port = split_host_port(opts.stun_server)
             base[ms + "STUNEnable"] = "true"
             base[ms + "STUNServerAddress"] = stun_host
@@ -1243,8 +1125,6 @@ class SimulatedCPE:
 
     async def start_cr_listener(self, server: ConnectionRequestServer | None = None) -> str:
         """Listen for connection requests; returns (and stores) the ConnectionRequestURL."""
-        from .crserver import ConnectionRequestServer
-
         if server is None:
             server = self.options.cr_server
         if server is None:
@@ -1268,8 +1148,6 @@ class SimulatedCPE:
         the serial number. UDPConnectionRequestAddress (when the dump has it)
         is set and reported in every Inform.
         """
-        from .udpcr import UdpConnectionRequestServer
-
         if server is None:
             server = self.options.udp_cr_server
         if server is None:
@@ -1326,8 +1204,6 @@ class SimulatedCPE:
         Read from ManagementServer.STUN* (so an ACS can change them), falling
         back to the `stun_server` option for dumps without those parameters.
         """
-        from .udpcr import DEFAULT_KEEPALIVE, DEFAULT_STUN_PORT, split_host_port
-
         tree = self.tree
         ms = tree.root + "ManagementServer."
         option = self.options.stun_server
@@ -1362,14 +1238,12 @@ class SimulatedCPE:
         task = server.stun_tasks.get(self.serial)
         if task is not None and not task.done():
             return  # the running loop reads the settings again before each request
-        from .udpcr import stun_loop
-
-        server.stun_tasks[self.serial] = self._spawn(stun_loop(self, server))
+        server.stun_tasks[self.serial] = self._spawn(
+            stun_loop(self, server, allow_remote=self.options.allow_remote_transfers)
+        )
 
     def stun_mapped(self, mapped: tuple[str, int]) -> None:
         """The STUN server saw our binding at `mapped`: that is where UDP requests must go."""
-        from .udpcr import format_address
-
         ms = self.tree.root + "ManagementServer."
         address = format_address(*mapped)
         if self.tree.exists(ms + "UDPConnectionRequestAddress"):

@@ -34,11 +34,11 @@ import logging
 import os
 import struct
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-if TYPE_CHECKING:
-    from .cpe import SimulatedCPE
+from .crserver import WakeableDevice
+from .httpclient import is_loopback_host, resolve
 
 log = logging.getLogger("cpesim.udpcr")
 
@@ -184,6 +184,14 @@ class _Protocol(asyncio.DatagramProtocol):
         log.debug("udp: socket error %s", exc)
 
 
+class UdpDevice(WakeableDevice, Protocol):
+    """What the UDP listener and the STUN loop need from a device (a `SimulatedCPE` has it)."""
+
+    def stun_settings(self) -> tuple[str, int, str, str, float] | None: ...
+
+    def stun_mapped(self, mapped: tuple[str, int]) -> None: ...
+
+
 class UdpConnectionRequestServer:
     """The shared UDP connection-request socket; `register()` a device to route its `un` to it."""
 
@@ -192,15 +200,15 @@ class UdpConnectionRequestServer:
         self.port = port
         #: A `ts` further than this from the device's clock is refused (0: not checked).
         self.max_skew = max_skew
-        self.devices: dict[str, SimulatedCPE] = {}  # serial -> device
-        self._users: dict[str, SimulatedCPE] = {}  # ConnectionRequestUsername -> device
+        self.devices: dict[str, UdpDevice] = {}  # serial -> device
+        self._users: dict[str, UdpDevice] = {}  # ConnectionRequestUsername -> device
         self._last: dict[str, tuple[int, str]] = {}  # serial -> last accepted (ts, id)
         self._pending: dict[bytes, asyncio.Future[bytes]] = {}
         self._transport: asyncio.DatagramTransport | None = None
         #: STUN keep-alive loops, by serial.
         self.stun_tasks: dict[str, asyncio.Task] = {}
         #: The device that made this listener for itself (stopped with it); None when shared.
-        self.owner: SimulatedCPE | None = None
+        self.owner: UdpDevice | None = None
         #: (username, outcome) of every datagram, newest last; bounded, for tests and debugging.
         #: Outcomes: accepted, duplicate, replay, expired, bad-signature, unknown-user, malformed.
         self.log: list[tuple[str, str]] = []
@@ -237,7 +245,7 @@ class UdpConnectionRequestServer:
 
     # -- devices ---------------------------------------------------------------------
 
-    def owner_of(self, username: str) -> SimulatedCPE | None:
+    def owner_of(self, username: str) -> UdpDevice | None:
         """The registered device that uses this ConnectionRequestUsername, if any."""
         cpe = self._users.get(username)
         if cpe is None or self.devices.get(cpe.serial) is not cpe:
@@ -246,13 +254,13 @@ class UdpConnectionRequestServer:
             return None  # changed since (FactoryReset, SetParameterValues)
         return cpe
 
-    def register(self, cpe: SimulatedCPE) -> str:
+    def register(self, cpe: UdpDevice) -> str:
         """Route datagrams whose `un` is the device's username to it; returns `host:port`."""
         self.devices[cpe.serial] = cpe
         self.username_changed(cpe)
         return self.address
 
-    def unregister(self, cpe: SimulatedCPE) -> None:
+    def unregister(self, cpe: UdpDevice) -> None:
         if self.devices.get(cpe.serial) is cpe:
             del self.devices[cpe.serial]
             self._last.pop(cpe.serial, None)
@@ -262,7 +270,7 @@ class UdpConnectionRequestServer:
         for user in [u for u, c in self._users.items() if c is cpe]:
             del self._users[user]
 
-    def username_changed(self, cpe: SimulatedCPE) -> None:
+    def username_changed(self, cpe: UdpDevice) -> None:
         """Re-index a device after its ConnectionRequestUsername changed."""
         if self.devices.get(cpe.serial) is not cpe:
             return
@@ -374,18 +382,18 @@ class UdpConnectionRequestServer:
             self._pending.pop(transaction_id, None)
 
 
-async def stun_loop(cpe: SimulatedCPE, server: UdpConnectionRequestServer) -> None:
+async def stun_loop(
+    cpe: UdpDevice, server: UdpConnectionRequestServer, *, allow_remote: bool = False
+) -> None:
     """Keep the device's binding known to the STUN server (TR-111 Part 2) while STUN is enabled.
 
     Every keep-alive period (STUNMinimumKeepAlivePeriod, else 30 s, or the
     `stun_interval` option) a Binding Request goes from the UDP listener's
     socket; the mapped address becomes UDPConnectionRequestAddress. When it
     differs from the previous answer the binding changed: the next request,
-    sent at once, carries BINDING-CHANGE.
+    sent at once, carries BINDING-CHANGE. Only loopback STUN servers are
+    contacted unless `allow_remote`.
     """
-    from .diagnostics import resolve
-    from .httpclient import is_loopback_host
-
     last: tuple[str, int] | None = None
     change = False
     complained = ""
@@ -395,9 +403,7 @@ async def stun_loop(cpe: SimulatedCPE, server: UdpConnectionRequestServer) -> No
             return  # disabled; enabling STUN again restarts the loop
         host, port, username, password, period = settings
         address = await resolve(host)
-        if address is None or (
-            not is_loopback_host(address) and not cpe.options.allow_remote_transfers
-        ):
+        if address is None or (not is_loopback_host(address) and not allow_remote):
             if complained != host:  # once per server name, not every keep-alive
                 complained = host
                 why = "cannot resolve it" if address is None else "not a loopback host"
