@@ -9,8 +9,6 @@ ChangeDUState) are returned as follow-ups for the session to run later.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Protocol
 
 from lxml import etree
@@ -20,8 +18,9 @@ from .httpclient import Url
 from .options import CPEOptions
 from .quirks import Quirks
 from .soap import array, child, children, esc, fault_body, parse_bool, text
+from .transfer import Transfer
 from .tree import DeviceTree
-from .values import UNKNOWN_TIME, type_name, validate_value
+from .values import UNKNOWN_TIME, type_name, utc_now, validate_value
 
 MAX_TRANSFERS = 16
 
@@ -63,28 +62,6 @@ class CwmpFault(Exception):
         self.code = code
         self.message = message
         self.spv_faults = spv_faults or []
-
-
-@dataclass(slots=True)
-class Transfer:
-    """A Download, Upload or ScheduleDownload the CPE has accepted but not yet reported."""
-
-    is_download: bool
-    command_key: str
-    file_type: str
-    url: str
-    username: str
-    password: str
-    file_size: int
-    target_file: str
-    delay: float
-    event: str
-    state: int = 1  # 1 not yet started, 2 in progress, 3 completed (TR-069 A.4.1.1)
-    start_time: str = UNKNOWN_TIME
-    complete_time: str = UNKNOWN_TIME
-    #: Reboot once the transfer is over (`reboot-after-download`; a firmware image always does).
-    reboot: bool = False
-    task: object = field(default=None, repr=False)
 
 
 #: A follow-up: what to do after the session, e.g. ("reboot", "key").
@@ -337,10 +314,6 @@ def factory_reset(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, F
     return "<cwmp:FactoryResetResponse/>", ("factory_reset",)
 
 
-def _utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _new_transfer(
     cpe: RpcDevice, el: etree._Element, *, download: bool, event: str, delay: float
 ) -> Transfer:
@@ -378,7 +351,7 @@ def download(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, Follow
             Url.parse(url)
         except ValueError as exc:
             raise CwmpFault(9013, f"Unsupported protocol for file transfer: {url}") from exc
-        now = _utc_now()
+        now = utc_now()
         return (
             f"<cwmp:DownloadResponse><Status>0</Status><StartTime>{now}</StartTime>"
             f"<CompleteTime>{now}</CompleteTime></cwmp:DownloadResponse>",
@@ -469,6 +442,23 @@ def change_du_state(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str,
             }
         )
     return "<cwmp:ChangeDUStateResponse/>", ("du_state", results, text(el, "CommandKey"))
+
+
+def du_state_change_complete(results: list[dict[str, str]], key: str, q: Quirks) -> str:
+    """The DUStateChangeComplete that reports a ChangeDUState, once the device has done it."""
+    now = utc_now()
+    items = [
+        f"<OpResultStruct><UUID>{esc(r['uuid'])}</UUID><DeploymentUnitRef></DeploymentUnitRef>"
+        f"<Version>{esc(r['version'])}</Version><CurrentState>{r['state']}</CurrentState>"
+        f"<Resolved>{fmt_bool(True, q)}</Resolved><ExecutionUnitRefList></ExecutionUnitRefList>"
+        f"<StartTime>{now}</StartTime><CompleteTime>{now}</CompleteTime>"
+        "<Fault><FaultCode>0</FaultCode><FaultString></FaultString></Fault></OpResultStruct>"
+        for r in results
+    ]
+    return (
+        f"<cwmp:DUStateChangeComplete>{array('Results', 'cwmp:OpResultStruct', items, bad_count='bad-arraytype' in q)}"
+        f"<CommandKey>{esc(key)}</CommandKey></cwmp:DUStateChangeComplete>"
+    )
 
 
 def get_options(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:

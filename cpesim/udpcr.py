@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .crserver import WakeableDevice
 from .httpclient import is_loopback_host, resolve
+from .tree import DeviceTree
 
 log = logging.getLogger("cpesim.udpcr")
 
@@ -89,6 +90,53 @@ def udp_signature(password: str, ts: str, message_id: str, username: str, cnonce
     """Annex G.2.1.1: hex HMAC-SHA1 keyed with the password over ts + id + un + cn."""
     text = f"{ts}{message_id}{username}{cnonce}".encode()
     return hmac.new(password.encode(), text, hashlib.sha1).hexdigest()
+
+
+def default_stun_username(oui: str, product_class: str, serial: str, template: str | None) -> str:
+    """STUN USERNAME: the `stun_username` template, else `OUI-ProductClass-SerialNumber`.
+
+    That is what this ACS's STUN server maps to a device; the dumps' own
+    STUNUsername values are shared by every device of a type.
+    """
+    device_id = f"{oui}-{product_class}-{serial}" if product_class else f"{oui}-{serial}"
+    if template is None:
+        return device_id
+    return template.replace("{serial}", serial).replace("{id}", device_id)
+
+
+def stun_settings(
+    tree: DeviceTree, *, server: str | None, interval: float | None, default_username: str
+) -> tuple[str, int, str, str, float] | None:
+    """(server host, port, USERNAME, STUNPassword, keep-alive seconds), or None when off.
+
+    Read from ManagementServer.STUN* (so an ACS can change them), falling
+    back to the `server` option for dumps without those parameters;
+    `interval` overrides STUNMinimumKeepAlivePeriod.
+    """
+    ms = tree.root + "ManagementServer."
+    enabled = tree.get_or(ms + "STUNEnable", "true" if server else "false")
+    if enabled.strip().lower() not in ("1", "true"):
+        return None
+    host = tree.get_or(ms + "STUNServerAddress").strip()
+    try:
+        port = int(tree.get_or(ms + "STUNServerPort", "0") or "0")
+    except ValueError:
+        port = 0
+    if server:
+        option_host, option_port = split_host_port(server)
+        host = host or option_host
+        port = port or option_port
+    if not host:
+        return None
+    username = tree.get_or(ms + "STUNUsername").strip() or default_username
+    period = interval
+    if period is None:
+        try:
+            period = float(tree.get_or(ms + "STUNMinimumKeepAlivePeriod", "0") or "0")
+        except ValueError:
+            period = 0.0
+        period = period if period > 0 else DEFAULT_KEEPALIVE
+    return host, port or DEFAULT_STUN_PORT, username, tree.get_or(ms + "STUNPassword"), period
 
 
 # -- STUN messages -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _DATETIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
@@ -81,3 +81,8 @@ def default_value(xsd_type: str) -> str:
     if kind == "datetime":
         return UNKNOWN_TIME
     return ""
+
+
+def utc_now() -> str:
+    """Now as a CPE writes a dateTime it reports (UTC, whole seconds): transfer and DU times."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
