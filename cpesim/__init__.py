@@ -13,6 +13,7 @@ from .options import CPEOptions
 from .quirks import FLAGS as QUIRK_FLAGS
 from .quirks import Quirks
 from .session import SessionResult
+from .state import StateStore
 from .sync import BackgroundLoop, run
 from .tls import make_ssl_context
 from .tree import DeviceTree
@@ -30,6 +31,7 @@ __all__ = [
     "Quirks",
     "SessionResult",
     "SimulatedCPE",
+    "StateStore",
     "UdpConnectionRequestServer",
     "list_dumps",
     "make_ssl_context",

@@ -236,6 +236,7 @@ class SimulatedCPE(Device):
                 log.info("  %s %s %s %s", self.serial, direction, what, status)
         for follow_up in follow_ups:
             self._follow_up(follow_up)
+        self.save_state()  # before anyone waiting for the session looks
         if self._waiters:
             done = self.sessions_completed
             keep = []
@@ -315,7 +316,14 @@ class SimulatedCPE(Device):
 
     def _reboot(self, events: list[tuple[str, str]]) -> None:
         self._jar = None  # a rebooted CPE has forgotten its cookies
-        self._later(self.options.reboot_delay, lambda: self._fire(events))
+        self._rebooting = [*(self._rebooting or ()), *events]
+        self.save_state()  # a power cut while rebooting must not lose `M Reboot`
+
+        def up() -> None:
+            self._rebooting = [e for e in self._rebooting or () if e not in events] or None
+            self._fire(events)
+
+        self._later(self.options.reboot_delay, up)
 
     def _factory_reset(self) -> None:
         self.tree.reset()
@@ -329,6 +337,7 @@ class SimulatedCPE(Device):
         self._changed = None
         self._jar = None
         self._booted = False
+        self._bootstrapped = False
         self._reboot([("0 BOOTSTRAP", ""), ("1 BOOT", "")])
 
     def _start_diagnostic(self, obj: str) -> None:
@@ -387,6 +396,7 @@ class SimulatedCPE(Device):
         if "transfer-complete-no-event" in self.quirks:
             events = ()  # sent in whatever session comes next, without its events
         self._queue_request("TransferComplete", body, events)
+        self.save_state()
         if flashed or t.reboot:
             # A new image means a reboot: the next Inform also carries 1 BOOT.
             self._reboot([("1 BOOT", "")])
@@ -503,6 +513,7 @@ class SimulatedCPE(Device):
             self._own_cr = None
         await self._leave_udp()
         self._diagnostics = None
+        self.save_state()  # what changed since the last session (diagnostics results…)
 
     # -- connection requests: HTTP and UDP listeners, STUN ---------------------------------
 

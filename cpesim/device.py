@@ -1,4 +1,4 @@
-"""A simulated device without its network side: identity, parameters, events and the Inform.
+"""A simulated device without its network side: identity, parameters, events, the Inform, its memory.
 
 `cpe.SimulatedCPE` builds on `Device` with what needs the network and the
 event loop (sessions, the work a session leaves behind, the living loop,
@@ -8,10 +8,11 @@ it *does* lets the one be read, and tested, without the other.
 
 from __future__ import annotations
 
+import logging
 import sys
 from urllib.parse import quote
 
-from . import events, inform
+from . import events, inform, state
 from .events import CpeRequest
 from .model import DeviceModel
 from .options import CPEOptions
@@ -25,6 +26,16 @@ from .udpcr import (
     stun_settings,
 )
 from .values import validate_value
+
+log = logging.getLogger("cpesim")
+
+#: Saved values a restarted device does not take back: where the ACS is, and the addresses
+#: of its own listeners, are this run's (the command line's), not the last one's.
+_NOT_RESTORED = (
+    "ManagementServer.URL",
+    "ManagementServer.ConnectionRequestURL",
+    "ManagementServer.UDPConnectionRequestAddress",
+)
 
 
 def _fmt_serial(template: str, serial: str) -> str:
@@ -84,10 +95,13 @@ class Device:
 
     __slots__ = (
         "_booted",
+        "_bootstrapped",
         "_calls",
         "_changed",
         "_events",
+        "_rebooting",
         "_requests",
+        "_saved",
         "_seq",
         "_udp",
         "model",
@@ -123,6 +137,19 @@ class Device:
         #: The UDP connection-request listener the device is registered on (its Inform
         #: then reports UDPConnectionRequestAddress); SimulatedCPE manages it.
         self._udp: UdpConnectionRequestServer | None = None
+        #: A `0 BOOTSTRAP` was acknowledged since the device was factory-fresh. Without a
+        #: state store nothing says otherwise, so a device counts as bootstrapped long ago.
+        self._bootstrapped = True
+        #: Events of a reboot in progress: queued once the device is up, owed already.
+        self._rebooting: list[tuple[str, str]] | None = None
+        #: hash() of the state last written, so an unchanged device writes nothing.
+        self._saved: int | None = None
+        store = options.state_store
+        if store is not None:
+            self._bootstrapped = False
+            saved = store.load(serial, model.name)
+            if saved is not None:
+                self._restore(saved)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.model.name} {self.serial}>"
@@ -247,10 +274,9 @@ class Device:
         self._events = events.add(self._events, code, command_key)
 
     def boot_events(self) -> list[str]:
-        """The events of this device's start-up Inform, per the bootstrap option and quirks."""
-        return events.boot_events(
-            self.quirks, bootstrap=self.options.bootstrap, booted=self._booted
-        )
+        """The events of this device's start-up Inform: `0 BOOTSTRAP` while not bootstrapped."""
+        bootstrap = self.options.bootstrap or not self._bootstrapped
+        return events.boot_events(self.quirks, bootstrap=bootstrap, booted=self._booted)
 
     def has_work(self) -> bool:
         """Something waits for a session: events, or requests of the device's own."""
@@ -280,6 +306,8 @@ class Device:
         """An InformResponse came: these events are delivered, the device has reached the ACS."""
         self._booted = True
         self.retry_count = 0
+        if any(c == "0 BOOTSTRAP" for c, _ in sent):
+            self._bootstrapped = True
         if self._events:
             self._events = [e for e in self._events if e not in sent] or None
         if self._changed is not None and any(c == "4 VALUE CHANGE" for c, _ in sent):
@@ -320,3 +348,42 @@ class Device:
             supported_versions=self.options.supported_versions,
         )
         return data, msg_id
+
+    # -- memory across restarts (cpesim.state) -----------------------------------------------
+
+    def _restore(self, saved: state.SavedState) -> None:
+        """Become the device that was saved: its configuration, bootstrap, what it still owes."""
+        saved.tree.apply(self.tree)
+        values = self.tree.values
+        if values:
+            for rel in _NOT_RESTORED:
+                values.pop(self.tree.root + rel, None)
+            self.tree.values = values or None
+        url = self.tree.get_or(self.tree.root + "ManagementServer.URL")
+        # TR-069 3.2.1: a CPE pointed at another ACS bootstraps with it.
+        self._bootstrapped = saved.bootstrapped and saved.acs_url == url
+        self._events = events.kept(saved.events) or None
+        self._requests = list(saved.requests) or None
+        self._saved = hash(self._state_text())  # a device that changes nothing writes nothing
+        log.info("%s: restored from %s", self.serial, self.options.state_store)
+
+    def _state_text(self) -> str:
+        snapshot = state.SavedState(
+            dump=self.model.name,
+            acs_url=self.tree.get_or(self.tree.root + "ManagementServer.URL"),
+            bootstrapped=self._bootstrapped,
+            tree=state.TreeDiff.of(self.tree),
+            events=events.kept([*(self._events or ()), *(self._rebooting or ())]),
+            requests=list(self._requests or ()),
+        )
+        return state.encode(self.serial, snapshot)
+
+    def save_state(self) -> None:
+        """Save the device's state if it has a store and anything changed since the last save."""
+        store = self.options.state_store
+        if store is None:
+            return
+        text = self._state_text()
+        digest = hash(text)
+        if digest != self._saved and store.save(self.serial, text):
+            self._saved = digest

@@ -1,4 +1,4 @@
-"""The CPE's events: which ones the next Inform reports, in what order, and how they queue.
+"""The CPE's events: which ones the next Inform reports, in what order, which survive a restart.
 
 TR-069 3.7.1.5: a single event (`1 BOOT`) is reported once however often it
 happened, an `M <method>` one once per CommandKey; every event waits until an
@@ -17,6 +17,22 @@ from .quirks import Quirks
 
 #: Order of the single events in an Inform; other numbered events follow, `M`/`X` ones last.
 SINGLE_EVENTS_ORDER = ("0 BOOTSTRAP", "1 BOOT", "2 PERIODIC", "3 SCHEDULED", "4 VALUE CHANGE")
+
+#: Events a CPE keeps across a power cycle until an InformResponse acknowledges them: each
+#: reports something the ACS ordered and still waits for. `1 BOOT` comes anew with every
+#: start; `2 PERIODIC`, `6 CONNECTION REQUEST` and the like are stale after one. (`0 BOOTSTRAP`
+#: is kept as the device's bootstrap flag, not as an event.)
+KEPT_ACROSS_RESTART = frozenset(
+    {
+        "7 TRANSFER COMPLETE",
+        "11 DU STATE CHANGE COMPLETE",
+        "M Reboot",
+        "M Download",
+        "M Upload",
+        "M ScheduleDownload",
+        "M ChangeDUState",
+    }
+)
 
 Event = tuple[str, str]  # (event code, CommandKey)
 
@@ -73,3 +89,8 @@ def boot_events(quirks: Quirks, *, bootstrap: bool, booted: bool) -> list[str]:
     if bootstrap and not booted:
         return ["0 BOOTSTRAP", "1 BOOT"]
     return ["1 BOOT"]
+
+
+def kept(events: Iterable[Event]) -> list[Event]:
+    """The events a restarted CPE still owes the ACS."""
+    return [e for e in events if e[0] in KEPT_ACROSS_RESTART]

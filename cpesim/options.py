@@ -20,6 +20,7 @@ from .soap import CWMP_1_0
 if TYPE_CHECKING:
     from .crserver import ConnectionRequestServer
     from .session import SessionResult
+    from .state import StateStore
     from .udpcr import UdpConnectionRequestServer
 
 
@@ -45,8 +46,13 @@ class CPEOptions:
     reboot_delay: float = 0.0
     #: Seconds the device takes to answer each ACS request (a slow CPE).
     answer_delay: float = 0.0
-    #: First start is a factory-fresh one: `0 BOOTSTRAP` + `1 BOOT`.
+    #: Force `0 BOOTSTRAP` + `1 BOOT` on the first Inform after start. Without it, a device with
+    #: a `state_store` bootstraps until a bootstrap of its is acknowledged (then saved); one
+    #: without a store counts as bootstrapped long ago and boots with `1 BOOT`.
     bootstrap: bool = False
+    #: Where devices keep their configuration across restarts (cpesim.state); None: nowhere,
+    #: nothing read or written (the default, and what fleets of benchmarks want).
+    state_store: StateStore | None = None
     #: SoftwareVersion after a firmware Download (default: derived from the file).
     firmware_version: str | None = None
     #: Allow Download/Upload to non-loopback hosts.
