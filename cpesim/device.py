@@ -360,7 +360,7 @@ class Device:
                 values.pop(self.tree.root + rel, None)
             self.tree.values = values or None
         url = self.tree.get_or(self.tree.root + "ManagementServer.URL")
-        # TR-069 3.2.1: a CPE pointed at another ACS bootstraps with it.
+        # `0 BOOTSTRAP` means first installation or a new ACS URL: a new ACS gets one.
         self._bootstrapped = saved.bootstrapped and saved.acs_url == url
         self._events = events.kept(saved.events) or None
         self._requests = list(saved.requests) or None
