@@ -5,14 +5,18 @@ the real server with it, and benchmarks run 10,000 devices in one process.
 See cpesim/README.md.
 """
 
-from .cpe import CPEOptions, SessionResult, SimulatedCPE
+from .cpe import SimulatedCPE
 from .crserver import ConnectionRequestServer
 from .fleet import Fleet, FleetStats
-from .model import DeviceModel, DeviceTree, list_dumps
+from .model import DeviceModel, list_dumps
+from .options import CPEOptions
 from .quirks import FLAGS as QUIRK_FLAGS
 from .quirks import Quirks
+from .session import SessionResult
+from .state import StateStore
 from .sync import BackgroundLoop, run
 from .tls import make_ssl_context
+from .tree import DeviceTree
 from .udpcr import UdpConnectionRequestServer
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "Quirks",
     "SessionResult",
     "SimulatedCPE",
+    "StateStore",
     "UdpConnectionRequestServer",
     "list_dumps",
     "make_ssl_context",

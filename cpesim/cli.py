@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from .fleet import Fleet
 from .model import list_dumps
 from .quirks import FLAGS, VALUED, Quirks
+from .state import DEFAULT_DIR, ENV_DIR, StateStore, default_dir
 from .tls import make_ssl_context
 from .udpcr import split_host_port
 
@@ -49,7 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--ns", default="cwmp-1-0", help="cwmp namespace of the device's requests (cwmp-1-0 … 1-4)"
     )
     p.add_argument(
-        "--bootstrap", action="store_true", help="first Inform carries 0 BOOTSTRAP + 1 BOOT"
+        "--bootstrap",
+        action="store_true",
+        help="force 0 BOOTSTRAP + 1 BOOT on the first Inform (a device without saved state sends"
+        " it anyway)",
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where each device keeps what the ACS configured across restarts, one"
+        f" SERIAL.json per device (default: ${ENV_DIR}, else {DEFAULT_DIR}/)",
+    )
+    p.add_argument(
+        "--factory-reset",
+        action="store_true",
+        help="ignore the saved state: every device starts factory-fresh (0 BOOTSTRAP)"
+        " and its saved state is replaced",
+    )
+    p.add_argument(
+        "--no-state",
+        action="store_true",
+        help="read and write no state (load tests): devices boot with 1 BOOT unless --bootstrap",
     )
     p.add_argument("--cr-host", default="127.0.0.1", help="connection-request listener host")
     p.add_argument(
@@ -124,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.acs_url:
         print("--acs-url is required", file=sys.stderr)
         return 2
+    if args.no_state and (args.state_dir or args.factory_reset):
+        print("--no-state cannot go with --state-dir or --factory-reset", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(message)s",
@@ -137,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.stun is not None:
             split_host_port(args.stun)  # a bad value is a usage error, not a device error
+        store = None
+        if not args.no_state:
+            store = StateStore(args.state_dir or default_dir(), factory_reset=args.factory_reset)
         fleet = Fleet(
             acs_url=args.acs_url,
             username=args.username,
@@ -159,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             unsupported=args.unsupported,
             cwmp_ns=args.ns,
             bootstrap=args.bootstrap,
+            state_store=store,
             periodic_interval=args.periodic_interval,
             jitter=args.jitter,
             timeout=args.timeout,

@@ -12,18 +12,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import quote, unquote
 
 from .digest import DigestServer
-
-if TYPE_CHECKING:
-    from .cpe import SimulatedCPE
 
 log = logging.getLogger("cpesim.cr")
 
 _IDLE_TIMEOUT = 15.0
 _MAX_REQUESTS_PER_CONNECTION = 20
+
+
+class WakeableDevice(Protocol):
+    """What a listener needs from a device: the key requests name it by, its credentials, a wake-up.
+
+    A `SimulatedCPE` is one; the listener sits below the device and must not import it.
+    """
+
+    serial: str
+
+    def connection_request_credentials(self) -> tuple[str, str]: ...
+
+    def connection_request(self) -> None: ...
 
 
 class ConnectionRequestServer:
@@ -33,7 +43,7 @@ class ConnectionRequestServer:
         self.host = host
         self.port = port
         self.digest = DigestServer(realm)
-        self.devices: dict[str, SimulatedCPE] = {}
+        self.devices: dict[str, WakeableDevice] = {}
         self._server: asyncio.Server | None = None
         #: (serial, accepted) of every request, newest last; bounded, for tests and debugging.
         self.log: list[tuple[str, bool]] = []
@@ -59,12 +69,12 @@ class ConnectionRequestServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/cr/{quote(serial, safe='')}"
 
-    def register(self, cpe: SimulatedCPE) -> str:
+    def register(self, cpe: WakeableDevice) -> str:
         """Route `/cr/<serial>` to the device; returns its ConnectionRequestURL."""
         self.devices[cpe.serial] = cpe
         return self.url_for(cpe.serial)
 
-    def unregister(self, cpe: SimulatedCPE) -> None:
+    def unregister(self, cpe: WakeableDevice) -> None:
         if self.devices.get(cpe.serial) is cpe:
             del self.devices[cpe.serial]
 

@@ -29,13 +29,11 @@ import ssl
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .httpclient import Url, default_ssl_context, is_loopback_host
-
-if TYPE_CHECKING:
-    from .cpe import SimulatedCPE
-    from .model import DeviceTree
+from .httpclient import Url, default_ssl_context, is_loopback_host, resolve
+from .options import CPEOptions
+from .tree import DeviceTree
 
 log = logging.getLogger("cpesim.diagnostics")
 
@@ -110,6 +108,16 @@ _MSS = 1448
 _CHUNK = 64 * 1024
 
 
+class DiagnosticsDevice(Protocol):
+    """What a test needs from its device (a `SimulatedCPE` has it): tree, settings, cancelling."""
+
+    serial: str
+    tree: DeviceTree
+    options: CPEOptions
+
+    def cancel_diagnostic(self, obj: str) -> None: ...
+
+
 def kind_of(tree: DeviceTree, obj: str) -> str | None:
     """'ping', 'traceroute', 'download', 'upload' for a diagnostics object path, else None."""
     root = tree.root
@@ -120,7 +128,7 @@ def is_state(path: str) -> bool:
     return path.endswith("." + STATE)
 
 
-def after_set(cpe: SimulatedCPE, updates: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+def after_set(cpe: DiagnosticsDevice, updates: Iterable[tuple[str, str]]) -> tuple[str, ...]:
     """Apply the DiagnosticsState rules to values just written by SetParameterValues.
 
     Returns the objects whose test was requested. Writing any other input of
@@ -192,33 +200,6 @@ def _family(tree: DeviceTree, obj: str) -> int:
     return socket.AF_UNSPEC
 
 
-async def resolve(host: str, family: int = socket.AF_UNSPEC, timeout: float = 5.0) -> str | None:
-    """The address to test: numeric addresses as they are, names through getaddrinfo.
-
-    Offline, only `localhost` (and whatever /etc/hosts lists) resolves.
-    Returns None when the name does not resolve.
-    """
-    host = host.strip()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host:
-        return None
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(timeout):
-            infos = await loop.getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM)
-    except (OSError, TimeoutError, UnicodeError):
-        return None
-    addresses = [str(info[4][0]) for info in infos]
-    if family == socket.AF_UNSPEC:
-        addresses.sort(key=lambda a: ":" in a)  # IPv4 first, like most CPE firmware
-    return addresses[0] if addresses else None
-
-
 def _loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address).is_loopback
@@ -272,7 +253,7 @@ def _ip_bytes(payload: int) -> int:
 # -- the tests ---------------------------------------------------------------------
 
 
-async def run(cpe: SimulatedCPE, obj: str) -> str:
+async def run(cpe: DiagnosticsDevice, obj: str) -> str:
     """Run the test of one diagnostics object and write its results; returns the final state."""
     tree = cpe.tree
     kind = kind_of(tree, obj)
@@ -301,7 +282,7 @@ async def run(cpe: SimulatedCPE, obj: str) -> str:
     return state
 
 
-async def _ping(cpe: SimulatedCPE, obj: str, out: _Results) -> str:
+async def _ping(cpe: DiagnosticsDevice, obj: str, out: _Results) -> str:
     tree = cpe.tree
     count = _int(tree, obj + "NumberOfRepetitions", 1, 1, MAX_REPETITIONS)
     timeout = _int(tree, obj + "Timeout", 1000, 1, 60_000) / 1000
@@ -332,7 +313,7 @@ _HOP_FIELDS = {
 }
 
 
-async def _traceroute(cpe: SimulatedCPE, obj: str, out: _Results) -> str:
+async def _traceroute(cpe: DiagnosticsDevice, obj: str, out: _Results) -> str:
     tree = cpe.tree
     table = obj + "RouteHops."
     if tree.exists(table):
@@ -373,7 +354,7 @@ class _Failed(Exception):
 
 
 async def _open(
-    cpe: SimulatedCPE, obj: str, url_param: str, out: _Results
+    cpe: DiagnosticsDevice, obj: str, url_param: str, out: _Results
 ) -> tuple[Url, asyncio.StreamReader, asyncio.StreamWriter]:
     """Connect for an HTTP(S) test, recording TCPOpenRequestTime/ResponseTime."""
     tree = cpe.tree
@@ -480,7 +461,7 @@ async def _drain_body(
     return total
 
 
-async def _download(cpe: SimulatedCPE, obj: str, out: _Results) -> str:
+async def _download(cpe: DiagnosticsDevice, obj: str, out: _Results) -> str:
     timeout = cpe.options.timeout
     try:
         url, reader, writer = await _open(cpe, obj, "DownloadURL", out)
@@ -489,7 +470,7 @@ async def _download(cpe: SimulatedCPE, obj: str, out: _Results) -> str:
     try:
         request = (
             f"GET {url.target} HTTP/1.1\r\nHost: {url.host_header}\r\n"
-            f"User-Agent: cpesim ({cpe.model.name})\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+            f"User-Agent: cpesim ({cpe.tree.model.name})\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         ).encode("latin-1")
         rom = time.time()
         writer.write(request)
@@ -522,7 +503,7 @@ async def _download(cpe: SimulatedCPE, obj: str, out: _Results) -> str:
     return "Completed"  # TR-143 objects say "Completed", ping and traceroute "Complete"
 
 
-async def _upload(cpe: SimulatedCPE, obj: str, out: _Results) -> str:
+async def _upload(cpe: DiagnosticsDevice, obj: str, out: _Results) -> str:
     tree = cpe.tree
     timeout = cpe.options.timeout
     length = _int(tree, obj + "TestFileLength", 0, 0, 2**32 - 1)
@@ -533,7 +514,7 @@ async def _upload(cpe: SimulatedCPE, obj: str, out: _Results) -> str:
     try:
         head = (
             f"PUT {url.target} HTTP/1.1\r\nHost: {url.host_header}\r\n"
-            f"User-Agent: cpesim ({cpe.model.name})\r\nContent-Type: application/octet-stream\r\n"
+            f"User-Agent: cpesim ({cpe.tree.model.name})\r\nContent-Type: application/octet-stream\r\n"
             f"Content-Length: {length}\r\nConnection: close\r\n\r\n"
         ).encode("latin-1")
         rom = time.time()

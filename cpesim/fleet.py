@@ -13,10 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .cpe import CPEOptions, SessionResult, SimulatedCPE
+from .cpe import SimulatedCPE
 from .crserver import ConnectionRequestServer
 from .model import DeviceModel
+from .options import CPEOptions
 from .quirks import Quirks
+from .session import SessionResult
 from .udpcr import UdpConnectionRequestServer
 
 

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import gzip
 import ipaddress
+import socket
 import ssl as ssl_module
 import zlib
 from dataclasses import dataclass
@@ -64,6 +65,33 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+async def resolve(host: str, family: int = socket.AF_UNSPEC, timeout: float = 5.0) -> str | None:
+    """The address to test: numeric addresses as they are, names through getaddrinfo.
+
+    Offline, only `localhost` (and whatever /etc/hosts lists) resolves.
+    Returns None when the name does not resolve.
+    """
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host:
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM)
+    except (OSError, TimeoutError, UnicodeError):
+        return None
+    addresses = [str(info[4][0]) for info in infos]
+    if family == socket.AF_UNSPEC:
+        addresses.sort(key=lambda a: ":" in a)  # IPv4 first, like most CPE firmware
+    return addresses[0] if addresses else None
 
 
 class HttpResponse:

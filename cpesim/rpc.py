@@ -9,20 +9,18 @@ ChangeDUState) are returned as follow-ups for the session to run later.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from lxml import etree
 
 from . import diagnostics
 from .httpclient import Url
-from .model import UNKNOWN_TIME, DeviceTree, type_name, validate_value
+from .options import CPEOptions
 from .quirks import Quirks
 from .soap import array, child, children, esc, fault_body, parse_bool, text
-
-if TYPE_CHECKING:
-    from .cpe import SimulatedCPE
+from .transfer import Transfer
+from .tree import DeviceTree
+from .values import UNKNOWN_TIME, type_name, utc_now, validate_value
 
 MAX_TRANSFERS = 16
 
@@ -66,30 +64,25 @@ class CwmpFault(Exception):
         self.spv_faults = spv_faults or []
 
 
-@dataclass(slots=True)
-class Transfer:
-    """A Download, Upload or ScheduleDownload the CPE has accepted but not yet reported."""
-
-    is_download: bool
-    command_key: str
-    file_type: str
-    url: str
-    username: str
-    password: str
-    file_size: int
-    target_file: str
-    delay: float
-    event: str
-    state: int = 1  # 1 not yet started, 2 in progress, 3 completed (TR-069 A.4.1.1)
-    start_time: str = UNKNOWN_TIME
-    complete_time: str = UNKNOWN_TIME
-    #: Reboot once the transfer is over (`reboot-after-download`; a firmware image always does).
-    reboot: bool = False
-    task: object = field(default=None, repr=False)
-
-
 #: A follow-up: what to do after the session, e.g. ("reboot", "key").
 FollowUp = tuple
+
+
+class RpcDevice(diagnostics.DiagnosticsDevice, Protocol):
+    """What the handlers need from the device they answer for (a `SimulatedCPE` has it)."""
+
+    options: CPEOptions
+
+    @property
+    def transfers(self) -> list[Transfer]: ...
+
+    def parameter_written(self, path: str) -> None: ...
+
+    def set_parameter_key(self, key: str) -> None: ...
+
+    def fault_injected(self, method: str, limit: int) -> bool: ...
+
+    def cancel_transfer(self, t: Transfer) -> None: ...
 
 
 def fmt_bool(flag: bool, q: Quirks) -> str:
@@ -149,9 +142,7 @@ def _int(el: etree._Element | None, name: str, default: int = 0) -> int:
 # -- handlers --------------------------------------------------------------------
 
 
-def get_rpc_methods(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
-) -> tuple[str, FollowUp | None]:
+def get_rpc_methods(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     methods = [m for m in CPE_METHODS if m not in cpe.options.unsupported]
     items = [f"<string>{m}</string>" for m in methods]
     bad = "bad-arraytype" in q
@@ -162,7 +153,7 @@ def get_rpc_methods(
 
 
 def get_parameter_names(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+    cpe: RpcDevice, el: etree._Element, q: Quirks
 ) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     path = text(el, "ParameterPath").strip()
@@ -188,7 +179,7 @@ def get_parameter_names(
 
 
 def get_parameter_values(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+    cpe: RpcDevice, el: etree._Element, q: Quirks
 ) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     items = []
@@ -202,7 +193,7 @@ def get_parameter_values(
 
 
 def set_parameter_values(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+    cpe: RpcDevice, el: etree._Element, q: Quirks
 ) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     faults: list[tuple[str, int, str]] = []
@@ -243,7 +234,7 @@ def set_parameter_values(
 
 
 def get_parameter_attributes(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+    cpe: RpcDevice, el: etree._Element, q: Quirks
 ) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     bad = "bad-arraytype" in q
@@ -269,7 +260,7 @@ def get_parameter_attributes(
 
 
 def set_parameter_attributes(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+    cpe: RpcDevice, el: etree._Element, q: Quirks
 ) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     changes: list[tuple[list[str], int | None, tuple[str, ...] | None]] = []
@@ -291,7 +282,7 @@ def set_parameter_attributes(
     return "<cwmp:SetParameterAttributesResponse/>", None
 
 
-def add_object(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def add_object(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     tree = cpe.tree
     name = text(el, "ObjectName").strip()
     node = tree.node(name)
@@ -305,7 +296,7 @@ def add_object(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, F
     )
 
 
-def delete_object(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def delete_object(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     name = text(el, "ObjectName").strip()
     try:
         cpe.tree.delete_object(name)
@@ -315,20 +306,16 @@ def delete_object(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str
     return "<cwmp:DeleteObjectResponse><Status>0</Status></cwmp:DeleteObjectResponse>", None
 
 
-def reboot(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def reboot(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     return "<cwmp:RebootResponse/>", ("reboot", text(el, "CommandKey"))
 
 
-def factory_reset(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def factory_reset(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     return "<cwmp:FactoryResetResponse/>", ("factory_reset",)
 
 
-def _utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _new_transfer(
-    cpe: SimulatedCPE, el: etree._Element, *, download: bool, event: str, delay: float
+    cpe: RpcDevice, el: etree._Element, *, download: bool, event: str, delay: float
 ) -> Transfer:
     url = text(el, "URL").strip()
     try:
@@ -356,7 +343,7 @@ def _new_transfer(
 _PENDING_TIMES = f"<StartTime>{UNKNOWN_TIME}</StartTime><CompleteTime>{UNKNOWN_TIME}</CompleteTime>"
 
 
-def download(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def download(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     if "download-no-fetch" in q:
         # Status 0 claims the file is downloaded and applied (A.3.2.8); this CPE never fetched it.
         url = text(el, "URL").strip()
@@ -364,7 +351,7 @@ def download(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, Fol
             Url.parse(url)
         except ValueError as exc:
             raise CwmpFault(9013, f"Unsupported protocol for file transfer: {url}") from exc
-        now = _utc_now()
+        now = utc_now()
         return (
             f"<cwmp:DownloadResponse><Status>0</Status><StartTime>{now}</StartTime>"
             f"<CompleteTime>{now}</CompleteTime></cwmp:DownloadResponse>",
@@ -378,7 +365,7 @@ def download(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, Fol
     )
 
 
-def upload(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def upload(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     t = _new_transfer(cpe, el, download=False, event="M Upload", delay=_int(el, "DelaySeconds"))
     return f"<cwmp:UploadResponse><Status>1</Status>{_PENDING_TIMES}</cwmp:UploadResponse>", (
         "transfer",
@@ -386,9 +373,7 @@ def upload(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, Follo
     )
 
 
-def schedule_download(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
-) -> tuple[str, FollowUp | None]:
+def schedule_download(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     windows = children(child(el, "TimeWindowList"))
     if not windows:
         raise CwmpFault(9003, "TimeWindowList is empty")
@@ -397,9 +382,7 @@ def schedule_download(
     return "<cwmp:ScheduleDownloadResponse/>", ("transfer", t)
 
 
-def cancel_transfer(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
-) -> tuple[str, FollowUp | None]:
+def cancel_transfer(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     key = text(el, "CommandKey")
     matching = [t for t in cpe.transfers if t.command_key == key]
     if not matching:
@@ -412,7 +395,7 @@ def cancel_transfer(
 
 
 def get_queued_transfers(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+    cpe: RpcDevice, el: etree._Element, q: Quirks
 ) -> tuple[str, FollowUp | None]:
     items = [
         f"<QueuedTransferStruct><CommandKey>{esc(t.command_key)}</CommandKey><State>{t.state}</State></QueuedTransferStruct>"
@@ -423,7 +406,7 @@ def get_queued_transfers(
 
 
 def get_all_queued_transfers(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
+    cpe: RpcDevice, el: etree._Element, q: Quirks
 ) -> tuple[str, FollowUp | None]:
     items = [
         f"<AllQueuedTransferStruct><CommandKey>{esc(t.command_key)}</CommandKey><State>{t.state}</State>"
@@ -438,18 +421,14 @@ def get_all_queued_transfers(
     return f"<cwmp:GetAllQueuedTransfersResponse>{body}</cwmp:GetAllQueuedTransfersResponse>", None
 
 
-def schedule_inform(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
-) -> tuple[str, FollowUp | None]:
+def schedule_inform(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     delay = _int(el, "DelaySeconds")
     if delay < 0:
         raise CwmpFault(9003, "DelaySeconds must not be negative")
     return "<cwmp:ScheduleInformResponse/>", ("schedule_inform", delay, text(el, "CommandKey"))
 
 
-def change_du_state(
-    cpe: SimulatedCPE, el: etree._Element, q: Quirks
-) -> tuple[str, FollowUp | None]:
+def change_du_state(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     results = []
     for op in children(child(el, "Operations")):
         kind = op.tag.rpartition("}")[2] if isinstance(op.tag, str) else ""
@@ -465,16 +444,33 @@ def change_du_state(
     return "<cwmp:ChangeDUStateResponse/>", ("du_state", results, text(el, "CommandKey"))
 
 
-def get_options(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def du_state_change_complete(results: list[dict[str, str]], key: str, q: Quirks) -> str:
+    """The DUStateChangeComplete that reports a ChangeDUState, once the device has done it."""
+    now = utc_now()
+    items = [
+        f"<OpResultStruct><UUID>{esc(r['uuid'])}</UUID><DeploymentUnitRef></DeploymentUnitRef>"
+        f"<Version>{esc(r['version'])}</Version><CurrentState>{r['state']}</CurrentState>"
+        f"<Resolved>{fmt_bool(True, q)}</Resolved><ExecutionUnitRefList></ExecutionUnitRefList>"
+        f"<StartTime>{now}</StartTime><CompleteTime>{now}</CompleteTime>"
+        "<Fault><FaultCode>0</FaultCode><FaultString></FaultString></Fault></OpResultStruct>"
+        for r in results
+    ]
+    return (
+        f"<cwmp:DUStateChangeComplete>{array('Results', 'cwmp:OpResultStruct', items, bad_count='bad-arraytype' in q)}"
+        f"<CommandKey>{esc(key)}</CommandKey></cwmp:DUStateChangeComplete>"
+    )
+
+
+def get_options(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     body = array("OptionList", "cwmp:OptionStruct", [], bad_count="bad-arraytype" in q)
     return f"<cwmp:GetOptionsResponse>{body}</cwmp:GetOptionsResponse>", None
 
 
-def set_vouchers(cpe: SimulatedCPE, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
+def set_vouchers(cpe: RpcDevice, el: etree._Element, q: Quirks) -> tuple[str, FollowUp | None]:
     return "<cwmp:SetVouchersResponse/>", None
 
 
-Handler = Callable[["SimulatedCPE", etree._Element, Quirks], tuple[str, "FollowUp | None"]]
+Handler = Callable[[RpcDevice, etree._Element, Quirks], tuple[str, FollowUp | None]]
 
 HANDLERS: dict[str, Handler] = {
     "GetRPCMethods": get_rpc_methods,
@@ -501,7 +497,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 def handle(
-    cpe: SimulatedCPE, method: str, el: etree._Element, q: Quirks
+    cpe: RpcDevice, method: str, el: etree._Element, q: Quirks
 ) -> tuple[str, int | None, FollowUp | None]:
     """Answer one ACS request: (body, fault code or None, follow-up or None)."""
     handler = HANDLERS.get(method)

@@ -34,11 +34,12 @@ import logging
 import os
 import struct
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-if TYPE_CHECKING:
-    from .cpe import SimulatedCPE
+from .crserver import WakeableDevice
+from .httpclient import is_loopback_host, resolve
+from .tree import DeviceTree
 
 log = logging.getLogger("cpesim.udpcr")
 
@@ -89,6 +90,53 @@ def udp_signature(password: str, ts: str, message_id: str, username: str, cnonce
     """Annex G.2.1.1: hex HMAC-SHA1 keyed with the password over ts + id + un + cn."""
     text = f"{ts}{message_id}{username}{cnonce}".encode()
     return hmac.new(password.encode(), text, hashlib.sha1).hexdigest()
+
+
+def default_stun_username(oui: str, product_class: str, serial: str, template: str | None) -> str:
+    """STUN USERNAME: the `stun_username` template, else `OUI-ProductClass-SerialNumber`.
+
+    That is what this ACS's STUN server maps to a device; the dumps' own
+    STUNUsername values are shared by every device of a type.
+    """
+    device_id = f"{oui}-{product_class}-{serial}" if product_class else f"{oui}-{serial}"
+    if template is None:
+        return device_id
+    return template.replace("{serial}", serial).replace("{id}", device_id)
+
+
+def stun_settings(
+    tree: DeviceTree, *, server: str | None, interval: float | None, default_username: str
+) -> tuple[str, int, str, str, float] | None:
+    """(server host, port, USERNAME, STUNPassword, keep-alive seconds), or None when off.
+
+    Read from ManagementServer.STUN* (so an ACS can change them), falling
+    back to the `server` option for dumps without those parameters;
+    `interval` overrides STUNMinimumKeepAlivePeriod.
+    """
+    ms = tree.root + "ManagementServer."
+    enabled = tree.get_or(ms + "STUNEnable", "true" if server else "false")
+    if enabled.strip().lower() not in ("1", "true"):
+        return None
+    host = tree.get_or(ms + "STUNServerAddress").strip()
+    try:
+        port = int(tree.get_or(ms + "STUNServerPort", "0") or "0")
+    except ValueError:
+        port = 0
+    if server:
+        option_host, option_port = split_host_port(server)
+        host = host or option_host
+        port = port or option_port
+    if not host:
+        return None
+    username = tree.get_or(ms + "STUNUsername").strip() or default_username
+    period = interval
+    if period is None:
+        try:
+            period = float(tree.get_or(ms + "STUNMinimumKeepAlivePeriod", "0") or "0")
+        except ValueError:
+            period = 0.0
+        period = period if period > 0 else DEFAULT_KEEPALIVE
+    return host, port or DEFAULT_STUN_PORT, username, tree.get_or(ms + "STUNPassword"), period
 
 
 # -- STUN messages -------------------------------------------------------------------
@@ -184,6 +232,14 @@ class _Protocol(asyncio.DatagramProtocol):
         log.debug("udp: socket error %s", exc)
 
 
+class UdpDevice(WakeableDevice, Protocol):
+    """What the UDP listener and the STUN loop need from a device (a `SimulatedCPE` has it)."""
+
+    def stun_settings(self) -> tuple[str, int, str, str, float] | None: ...
+
+    def stun_mapped(self, mapped: tuple[str, int]) -> None: ...
+
+
 class UdpConnectionRequestServer:
     """The shared UDP connection-request socket; `register()` a device to route its `un` to it."""
 
@@ -192,15 +248,15 @@ class UdpConnectionRequestServer:
         self.port = port
         #: A `ts` further than this from the device's clock is refused (0: not checked).
         self.max_skew = max_skew
-        self.devices: dict[str, SimulatedCPE] = {}  # serial -> device
-        self._users: dict[str, SimulatedCPE] = {}  # ConnectionRequestUsername -> device
+        self.devices: dict[str, UdpDevice] = {}  # serial -> device
+        self._users: dict[str, UdpDevice] = {}  # ConnectionRequestUsername -> device
         self._last: dict[str, tuple[int, str]] = {}  # serial -> last accepted (ts, id)
         self._pending: dict[bytes, asyncio.Future[bytes]] = {}
         self._transport: asyncio.DatagramTransport | None = None
         #: STUN keep-alive loops, by serial.
         self.stun_tasks: dict[str, asyncio.Task] = {}
         #: The device that made this listener for itself (stopped with it); None when shared.
-        self.owner: SimulatedCPE | None = None
+        self.owner: UdpDevice | None = None
         #: (username, outcome) of every datagram, newest last; bounded, for tests and debugging.
         #: Outcomes: accepted, duplicate, replay, expired, bad-signature, unknown-user, malformed.
         self.log: list[tuple[str, str]] = []
@@ -237,7 +293,7 @@ class UdpConnectionRequestServer:
 
     # -- devices ---------------------------------------------------------------------
 
-    def owner_of(self, username: str) -> SimulatedCPE | None:
+    def owner_of(self, username: str) -> UdpDevice | None:
         """The registered device that uses this ConnectionRequestUsername, if any."""
         cpe = self._users.get(username)
         if cpe is None or self.devices.get(cpe.serial) is not cpe:
@@ -246,13 +302,13 @@ class UdpConnectionRequestServer:
             return None  # changed since (FactoryReset, SetParameterValues)
         return cpe
 
-    def register(self, cpe: SimulatedCPE) -> str:
+    def register(self, cpe: UdpDevice) -> str:
         """Route datagrams whose `un` is the device's username to it; returns `host:port`."""
         self.devices[cpe.serial] = cpe
         self.username_changed(cpe)
         return self.address
 
-    def unregister(self, cpe: SimulatedCPE) -> None:
+    def unregister(self, cpe: UdpDevice) -> None:
         if self.devices.get(cpe.serial) is cpe:
             del self.devices[cpe.serial]
             self._last.pop(cpe.serial, None)
@@ -262,7 +318,7 @@ class UdpConnectionRequestServer:
         for user in [u for u, c in self._users.items() if c is cpe]:
             del self._users[user]
 
-    def username_changed(self, cpe: SimulatedCPE) -> None:
+    def username_changed(self, cpe: UdpDevice) -> None:
         """Re-index a device after its ConnectionRequestUsername changed."""
         if self.devices.get(cpe.serial) is not cpe:
             return
@@ -374,18 +430,18 @@ class UdpConnectionRequestServer:
             self._pending.pop(transaction_id, None)
 
 
-async def stun_loop(cpe: SimulatedCPE, server: UdpConnectionRequestServer) -> None:
+async def stun_loop(
+    cpe: UdpDevice, server: UdpConnectionRequestServer, *, allow_remote: bool = False
+) -> None:
     """Keep the device's binding known to the STUN server (TR-111 Part 2) while STUN is enabled.
 
     Every keep-alive period (STUNMinimumKeepAlivePeriod, else 30 s, or the
     `stun_interval` option) a Binding Request goes from the UDP listener's
     socket; the mapped address becomes UDPConnectionRequestAddress. When it
     differs from the previous answer the binding changed: the next request,
-    sent at once, carries BINDING-CHANGE.
+    sent at once, carries BINDING-CHANGE. Only loopback STUN servers are
+    contacted unless `allow_remote`.
     """
-    from .diagnostics import resolve
-    from .httpclient import is_loopback_host
-
     last: tuple[str, int] | None = None
     change = False
     complained = ""
@@ -395,9 +451,7 @@ async def stun_loop(cpe: SimulatedCPE, server: UdpConnectionRequestServer) -> No
             return  # disabled; enabling STUN again restarts the loop
         host, port, username, password, period = settings
         address = await resolve(host)
-        if address is None or (
-            not is_loopback_host(address) and not cpe.options.allow_remote_transfers
-        ):
+        if address is None or (not is_loopback_host(address) and not allow_remote):
             if complained != host:  # once per server name, not every keep-alive
                 complained = host
                 why = "cannot resolve it" if address is None else "not a loopback host"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cpesim import DeviceModel, SimulatedCPE, list_dumps
-from cpesim.model import DeviceTree, resolve_dump, validate_value
+from cpesim.model import resolve_dump
+from cpesim.tree import DeviceTree
+from cpesim.values import validate_value
 
 EXPECTED = {
     "huawei-eg8145v5": ("InternetGatewayDevice", "00259E", "EG8145V5", "48575443A94196A5"),

@@ -39,16 +39,9 @@ def as_run_here(command: str, state_dir) -> list[str]:
     argv = shlex.split(command)
     assert argv[0] == ".venv/bin/python"
     argv[0] = sys.executable
-    if argv[1:3] == ["-m", "cpesim"] and _simulator_keeps_state():
+    if argv[1:3] == ["-m", "cpesim"]:
         argv += ["--state-dir", str(state_dir)]
     return argv
-
-
-def _simulator_keeps_state() -> bool:
-    usage = subprocess.run(
-        [sys.executable, "-m", "cpesim", "--help"], cwd=ROOT, capture_output=True, text=True
-    )
-    return "--state-dir" in usage.stdout
 
 
 def _env() -> dict[str, str]:
@@ -147,3 +140,88 @@ def test_the_readmes_first_ten_minutes(
     tasks = client.get("/admin/provisioning/task/")
     assert tasks.status_code == 200
     assert Task.objects.get(pk=printed["id"]).state == TaskState.DONE
+
+
+def test_a_restarted_simulator_answers_connection_requests_with_the_provisioned_credentials(
+    e2e_tenant, acs_server, tmp_path
+):
+    """Run the simulator once, start it again, queue a task with a connection request.
+
+    The ACS gives a new device connection-request credentials of its own at
+    first contact; a restarted simulator has them from its state directory,
+    so the request is accepted and the task runs.
+    """
+    state = tmp_path / "state"
+    cli = [
+        sys.executable,
+        "-m",
+        "cpesim",
+        "--acs-url",
+        acs_server.cwmp_url("e2e"),
+        "--username",
+        "cpe",
+        "--password",
+        "cpe-secret",
+        "--serial-prefix",
+        "QS",
+        "--state-dir",
+        str(state),
+    ]
+    first = subprocess.run([*cli, "--once"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    device = Device.objects.get(serial_number="QS000001")
+    assert device.connection_request_username  # provisioned at first contact
+    saved = json.loads((state / "QS000001.json").read_text())
+    password = "InternetGatewayDevice.ManagementServer.ConnectionRequestPassword"
+    assert saved["tree"]["values"][password] == device.connection_request_password
+    assert SessionLog.objects.get(device=device).events == ["0 BOOTSTRAP", "1 BOOT"]
+
+    log = tmp_path / "cpesim.log"
+    living = subprocess.Popen(
+        [*cli, "--duration", "90", "--quiet"],
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while SessionLog.objects.filter(device=device, outcome="ok").count() < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            assert living.poll() is None, log.read_text()
+            time.sleep(0.2)
+        boot = SessionLog.objects.filter(device=device).order_by("-started").first()
+        assert boot.events == ["1 BOOT"]  # the same device, not a new one
+        ssid = "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"
+        task = subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "device_task",
+                "e2e",
+                device.device_id,
+                "set_parameter_values",
+                "--args",
+                json.dumps({"values": {ssid: "after-restart"}}),
+                "--connection-request",
+                "--wait",
+                "30",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=_env(),
+        )
+        assert task.returncode == 0, task.stdout + task.stderr + log.read_text()
+        assert json.loads(task.stdout)["state"] == "done"
+        woken = SessionLog.objects.filter(device=device).order_by("-started").first()
+        assert woken.events == ["6 CONNECTION REQUEST"]
+    finally:
+        living.terminate()
+        try:
+            living.wait(15)
+        except subprocess.TimeoutExpired:
+            living.kill()
+            living.wait(5)
+    saved = json.loads((state / "QS000001.json").read_text())
+    assert saved["tree"]["values"][ssid] == "after-restart"
