@@ -518,7 +518,7 @@ def render_scaleout(results: dict[str, Any], add: Any) -> None:
         add("")
         add(
             "The devices share one parsed dump per model and keep only their own differences "
-            "(copy-on-write overlay, `cpesim.model.DeviceTree`); the round runs against the floor "
+            "(copy-on-write overlay, `cpesim.tree.DeviceTree`); the round runs against the floor "
             f"app ({rnd['sessions_per_s']:.0f} sessions/s) so it takes seconds, with Digest and "
             "a full Inform per device as against the ACS."
         )
