@@ -50,7 +50,7 @@ from cpesim import SimulatedCPE  # noqa: E402
 from cpesim.cpe import CPEOptions  # noqa: E402
 from cpesim.fleet import make_serials  # noqa: E402
 from cpesim.model import DeviceModel  # noqa: E402
-from cwmp import codec  # noqa: E402
+from cwmp.protocol import codec  # noqa: E402
 from cwmp.protocol import messages as m  # noqa: E402
 from devices import services as device_services  # noqa: E402
 from devices.identity import make_device_id  # noqa: E402
