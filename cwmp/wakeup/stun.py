@@ -11,7 +11,7 @@ device's ``udp_connection_request_address``; unknown usernames are answered
 but not recorded. MESSAGE-INTEGRITY is checked against the device's
 STUNPassword when the ACS knows it.
 
-The same socket relays UDP connection requests for ``cwmp.wakeup.connreq``
+The same socket relays UDP connection requests for ``cwmp.wakeup.udp``
 (``relay_send``): TR-111 requires them to come from the STUN server's own
 address and port, which is what a port-restricted NAT lets back in. The
 relay is between two ACS processes (a job worker and this server), not part

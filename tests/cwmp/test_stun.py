@@ -20,7 +20,7 @@ from django.db import connections
 
 from cwmp.protocol.stun import BindingEvent, handle_datagram
 from cwmp.wakeup import stun
-from cwmp.wakeup.connreq import send_udp_connection_request
+from cwmp.wakeup.udp import send_udp_connection_request
 from devices.models import Device
 from tests.factories import DeviceFactory, ParameterFactory
 
