@@ -104,7 +104,7 @@ def wsgi_dispatcher(portal: Any, cpe: Any) -> Any:
     """One WSGI application: CPE paths to ``cpe``, the rest to ``portal``.
 
     A new CWMP session while the server is full is refused here, before
-    Django (cwmp/overload.py).
+    Django (cwmp/endpoint/overload.py).
     """
     from cwmp.endpoint.overload import refusal
 

@@ -449,7 +449,7 @@ def render_scaleout(results: dict[str, Any], add: Any) -> None:
             "Latency counts from each session's scheduled start, so a simulator falling behind "
             "shows as latency, not as less load. While the store counts the server full, a new "
             "session's first POST (an Inform without credentials) is answered 503 at the WSGI "
-            "door, before Django builds a request (cwmp/overload.py); a session that got past "
+            "door, before Django builds a request (cwmp/endpoint/overload.py); a session that got past "
             "the door is refused by the store's limit in `begin` after authentication. A "
             "refusal's server CPU is estimated as the run's server CPU minus the accepted "
             "sessions at their capacity cost, per refusal."

@@ -3,7 +3,7 @@
 CPEs fetch firmware and configuration files the ACS names in a Download
 (TR-069 A.3.2.8) and send configuration backups and logs to the URL the ACS
 names in an Upload (A.4.1.5). Both URLs point at this server; the views in
-``provisioning/views.py`` are the HTTP shell around these functions.
+``cwmp/endpoint/files.py`` are the HTTP shell around these functions.
 
 Why signed links: the Download and Upload RPCs carry a URL plus optional
 Username/Password for the file server, and many CPEs mishandle file-server
@@ -506,7 +506,7 @@ def file_fetched(*, file: File, device: Device, since: datetime) -> bool:
     fault) but never fetched the file is lying or fetched it elsewhere; the
     task layer flags such a Download as unconfirmed. A fetch counts as
     complete when one response delivered the file from its first to its
-    last byte (see ``provisioning/views.py``); ranges stitched across
+    last byte (see ``cwmp/endpoint/files.py``); ranges stitched across
     requests are not added up.
     """
     return FileFetch.objects.filter(

@@ -15,8 +15,6 @@ from django.db import models
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-    from tenants.models import Tenant
-
 # Which roles may do what. "view" is every member; "change" adds work on
 # devices (tasks, parameters); "delete" and "admin" are tenant admins only.
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
@@ -35,7 +33,12 @@ class TenantScopedQuerySet(models.QuerySet):
 
     tenant_field = "tenant"
 
-    def for_tenant(self, tenant: Tenant | int) -> TenantScopedQuerySet:
+    def for_tenant(self, tenant: models.Model | int) -> TenantScopedQuerySet:
+        """Rows of ``tenant``, a Tenant or its pk.
+
+        Typed as any model because ``tenants.models`` imports this module: naming
+        Tenant here, even for type checkers only, would make the two a cycle.
+        """
         return self.filter(**{self.tenant_field: tenant})
 
     def restrict(

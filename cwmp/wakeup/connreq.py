@@ -2,14 +2,18 @@
 
 Two transports:
 
-* **HTTP** (TR-069 3.2.2): a GET to the ConnectionRequestURL the CPE reported,
-  authenticated with the ConnectionRequestUsername/Password, Digest (TR-069
-  3.2.2 requires the CPE to support it) or Basic when the CPE's challenge asks
-  for Basic. 200 or 204 means the CPE accepted and will Inform with
-  ``6 CONNECTION REQUEST``.
-* **UDP** (TR-069 Annex G, TR-111 Part 2): for a CPE behind a NAT, a signed
-  HTTP-like datagram sent to the UDPConnectionRequestAddress (the NAT binding
-  the CPE learned, and our STUN server saw, with STUN).
+* **HTTP** (TR-069 3.2.2), here: a GET to the ConnectionRequestURL the CPE
+  reported, authenticated with the ConnectionRequestUsername/Password,
+  Digest (TR-069 3.2.2 requires the CPE to support it) or Basic when the
+  CPE's challenge asks for Basic. 200 or 204 means the CPE accepted and will
+  Inform with ``6 CONNECTION REQUEST``.
+* **UDP** (TR-069 Annex G, TR-111 Part 2), in ``cwmp.wakeup.udp``: for a CPE
+  behind a NAT, a signed HTTP-like datagram sent to the
+  UDPConnectionRequestAddress (the NAT binding the CPE learned, and our STUN
+  server saw, with STUN).
+
+This module also holds what both share: the result type and the
+destination policy.
 
 Both addresses come from the CPE, so they are untrusted: the destination
 must resolve only to addresses inside the tenant's allow-list
@@ -23,8 +27,9 @@ header and TLS SNI), so a DNS answer that changes between check and connect
 from the environment are ignored, time is bounded end to end and the
 response body is capped.
 
-This module only sends; rate limits, fallbacks and queueing live in
-``cwmp.wakeup.jobs``. Nothing here may run inside a web request.
+This module and ``cwmp.wakeup.udp`` only send; rate limits, fallbacks and
+queueing live in ``cwmp.wakeup.jobs``. Nothing here may run inside a web
+request.
 """
 
 from __future__ import annotations
@@ -32,19 +37,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import hashlib
-import hmac
 import ipaddress
 import logging
-import secrets
 import socket
 import ssl
-import string
 import time
 from collections.abc import Coroutine, Generator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -494,162 +495,3 @@ def send_http_connection_request(
     Blocking, for job workers: never call it from a web request.
     """
     return run_sync(device_http_connection_request(device, timeout=timeout))
-
-
-# --- UDP (TR-069 Annex G) -----------------------------------------------------
-
-_CNONCE_ALPHABET = string.ascii_uppercase + string.digits
-
-
-def parse_udp_address(value: str) -> tuple[str, int]:
-    """``host:port``, ``[v6]:port`` or ``host`` (port 80, as the TR-098/TR-181
-    UDPConnectionRequestAddress definition allows) → (host, port)."""
-    value = value.strip()
-    if not value or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
-        raise DestinationRefused(f"invalid UDP connection request address {value!r}")
-    if value.startswith("["):
-        host, sep, rest = value[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ("" if not rest else None)
-        if not sep or port_text is None:
-            raise DestinationRefused(f"invalid UDP connection request address {value!r}")
-    elif value.count(":") == 1:
-        host, _, port_text = value.partition(":")
-    elif ":" in value:
-        host, port_text = value, ""  # a bare IPv6 address
-    else:
-        host, port_text = value, ""
-    try:
-        port = int(port_text) if port_text else 80
-    except ValueError:
-        raise DestinationRefused(f"invalid port in {value!r}") from None
-    if not host or not 0 < port < 65536:
-        raise DestinationRefused(f"invalid UDP connection request address {value!r}")
-    return host, port
-
-
-def udp_signature(password: str, ts: str, message_id: str, username: str, cnonce: str) -> str:
-    """Annex G ``sig``: HMAC-SHA1, key = ConnectionRequestPassword, text = ts|id|un|cn.
-
-    The four values are concatenated in that order without separators and
-    the digest is written in upper-case hex, as in the Annex G example.
-    """
-    text = f"{ts}{message_id}{username}{cnonce}".encode()
-    return hmac.new(password.encode(), text, hashlib.sha1).hexdigest().upper()
-
-
-def build_udp_connection_request(
-    authority: str,
-    *,
-    username: str,
-    password: str,
-    ts: int | None = None,
-    message_id: str | None = None,
-    cnonce: str | None = None,
-) -> bytes:
-    """The Annex G datagram: ``GET http://host:port?ts=…&id=…&un=…&cn=…&sig=… HTTP/1.1``.
-
-    ``ts`` is seconds since the Unix epoch (the CPE ignores a ts not newer
-    than the last one it accepted), ``id`` a random message id (the CPE
-    drops repeats of one id, which makes retransmission safe), ``cn`` a random
-    cnonce. ``un`` is percent-encoded in the URI but signed as is.
-    """
-    ts_text = str(int(time.time()) if ts is None else ts)
-    message_id = message_id or str(secrets.randbelow(2**31 - 1) + 1)
-    cnonce = cnonce or "".join(secrets.choice(_CNONCE_ALPHABET) for _ in range(16))
-    sig = udp_signature(password, ts_text, message_id, username, cnonce)
-    query = (
-        f"ts={ts_text}&id={message_id}&un={quote(username, safe='')}"
-        f"&cn={quote(cnonce, safe='')}&sig={sig}"
-    )
-    return f"GET http://{authority}?{query} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode()
-
-
-def _authority(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def udp_connection_request(
-    address: str,
-    *,
-    username: str,
-    password: str,
-    allowlist: Sequence[Network],
-    copies: int = 3,
-    spacing: float = 0.5,
-    relay: str = "",
-) -> ConnectionRequestResult:
-    """Send one Annex G UDP connection request as ``copies`` identical datagrams.
-
-    UDP may lose any datagram and Annex G (TR-111 Part 2) says the ACS
-    SHOULD send several copies, identical (same ts, id, cn, sig) so the CPE
-    acts once. With ``relay`` (``host:port`` of our STUN server), the STUN
-    server sends them from its own socket: TR-111 requires the UDP
-    connection request to come from the STUN server's address and port,
-    which is what a port-restricted NAT lets in. Never raises for CPE or
-    network failures.
-    """
-    started = time.monotonic()
-
-    def result(**fields: Any) -> ConnectionRequestResult:
-        fields.setdefault("ok", False)
-        return ConnectionRequestResult(
-            elapsed=time.monotonic() - started, transport="udp", **fields
-        )
-
-    try:
-        host, port = parse_udp_address(address)
-        try:
-            resolved = resolve(host, port, socket.SOCK_DGRAM)
-        except OSError as exc:
-            return result(error=f"cannot resolve {host}: {exc}")
-        target = checked_addresses(resolved, allowlist)[0]
-    except DestinationRefused as exc:
-        return result(error=str(exc), refused=True)
-    datagram = build_udp_connection_request(
-        _authority(host, port), username=username, password=password
-    )
-    copies = max(1, copies)
-    try:
-        if relay:
-            from cwmp.wakeup import stun
-
-            stun.relay_send(relay, datagram, (str(target), port), copies=copies, spacing=spacing)
-        else:
-            family = socket.AF_INET6 if target.version == 6 else socket.AF_INET
-            with socket.socket(family, socket.SOCK_DGRAM) as sock:
-                for n in range(copies):
-                    if n:
-                        time.sleep(spacing)
-                    sock.sendto(datagram, (str(target), port))
-    except OSError as exc:
-        return result(error=f"cannot send to {target}:{port}: {exc}", address=str(target))
-    return result(ok=True, address=f"{_authority(str(target), port)}")
-
-
-def send_udp_connection_request(
-    device: Device, *, copies: int | None = None, spacing: float | None = None
-) -> ConnectionRequestResult:
-    """UDP connection request (TR-069 Annex G) to ``device.udp_connection_request_address``.
-
-    Blocking for ``(copies - 1) * spacing`` seconds unless a STUN relay is
-    configured (``CWMP_STUN_RELAY``), which schedules the copies itself.
-    """
-    tenant = device.tenant
-    outcome = udp_connection_request(
-        device.udp_connection_request_address,
-        username=device.connection_request_credentials()[0],
-        password=device.connection_request_credentials()[1],
-        allowlist=tenant_allowlist(tenant),
-        copies=int(copies if copies is not None else settings.CWMP_CONNREQ_UDP_COPIES),
-        spacing=float(spacing if spacing is not None else settings.CWMP_CONNREQ_UDP_SPACING),
-        relay=str(settings.CWMP_STUN_RELAY),
-    )
-    log.info(
-        "connreq %s: %s UDP %s -> %s%s",
-        tenant.slug,
-        device.device_id,
-        device.udp_connection_request_address,
-        "sent" if outcome.ok else "failed",
-        f" ({outcome.error})" if outcome.error else "",
-    )
-    return outcome

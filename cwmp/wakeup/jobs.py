@@ -42,8 +42,8 @@ from cwmp.wakeup.connreq import (
     ConnectionRequestResult,
     device_http_connection_request,
     run_sync,
-    send_udp_connection_request,
 )
+from cwmp.wakeup.udp import send_udp_connection_request
 
 if TYPE_CHECKING:
     from devices.models import Device

@@ -1,4 +1,4 @@
-"""The hot path's lean statements keep the ORM's semantics (acsportal/db.py).
+"""The hot path's lean statements keep the ORM's semantics (acsportal/infra/db.py).
 
 Each result is compared with what the ORM itself reads back, on whichever
 database the suite runs (SQLite, and PostgreSQL when DATABASE_URL is set).

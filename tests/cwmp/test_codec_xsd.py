@@ -1,6 +1,6 @@
 """What cwmp.protocol.codec writes must validate against the BBF CWMP schemas.
 
-The schemas in cwmp/schemas/ are loaded offline: a resolver maps the SOAP
+The schemas in cwmp/protocol/schemas/ are loaded offline: a resolver maps the SOAP
 envelope/encoding imports to our own stand-in XSDs and the broadband-forum.org
 include URLs of cwmp-1-3/1-4 to the local copies. Each message is checked
 against every schema version that declares it, as a whole envelope (Body and
@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from cwmp import protocol
 from cwmp.protocol import messages as m
 from cwmp.protocol.codec import serialize
 
-SCHEMAS = Path(m.__file__).resolve().parent / "schemas"
+SCHEMAS = Path(protocol.__file__).resolve().parent / "schemas"
 XS = "{http://www.w3.org/2001/XMLSchema}"
 LOCATIONS = {
     "http://schemas.xmlsoap.org/soap/envelope/": "soap-envelope.xsd",

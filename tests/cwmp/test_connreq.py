@@ -24,17 +24,16 @@ import pytest
 from django.core.cache import cache
 from django_tasks_db.models import DBTaskResult
 
+from cwmp.protocol.udpcr import build_udp_connection_request
 from cwmp.wakeup import connreq
 from cwmp.wakeup import jobs as tasks
 from cwmp.wakeup.connreq import (
     DestinationRefused,
-    build_udp_connection_request,
     check_address,
-    parse_udp_address,
     send_http_connection_request,
-    send_udp_connection_request,
 )
 from cwmp.wakeup.jobs import connection_request, request_connection, take_tenant_slot
+from cwmp.wakeup.udp import parse_udp_address, send_udp_connection_request
 from tests.factories import DeviceFactory
 
 USERNAME = "cr-user"

@@ -1,6 +1,6 @@
 """The TR-111 STUN server: RFC 5389 and RFC 3489 Binding Requests on real loopback sockets.
 
-STUN messages are built and decoded here independently of ``cwmp.wakeup.stun``.
+STUN messages are built and decoded here independently of ``cwmp.protocol.stun``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connections
 
+from cwmp.protocol.stun import BindingEvent, handle_datagram
 from cwmp.wakeup import stun
-from cwmp.wakeup.connreq import send_udp_connection_request
+from cwmp.wakeup.udp import send_udp_connection_request
 from devices.models import Device
 from tests.factories import DeviceFactory, ParameterFactory
 
@@ -155,7 +156,7 @@ def test_rfc3489_binding_request_gets_mapped_address_only(stun_server, client):
     ],
 )
 def test_malformed_datagrams_get_no_answer(datagram):
-    assert stun.handle_datagram(datagram, ("127.0.0.1", 5000)) == (None, None)
+    assert handle_datagram(datagram, ("127.0.0.1", 5000)) == (None, None)
 
 
 def test_server_survives_garbage(stun_server, client):
@@ -173,24 +174,24 @@ def test_server_survives_garbage(stun_server, client):
 
 def test_change_request_with_flags_is_not_answered():
     request, _ = binding_request(attr(0x0003, struct.pack("!I", 0x06)), classic=True)
-    assert stun.handle_datagram(request, ("127.0.0.1", 5000)) == (None, None)
+    assert handle_datagram(request, ("127.0.0.1", 5000)) == (None, None)
     request, _ = binding_request(attr(0x0003, struct.pack("!I", 0)), classic=True)
-    assert stun.handle_datagram(request, ("127.0.0.1", 5000))[0] is not None
+    assert handle_datagram(request, ("127.0.0.1", 5000))[0] is not None
 
 
 def test_tr111_binding_is_reported():
     request, _ = binding_request(
         attr(0x0006, b"00259E-EG8145V5-SN1"), attr(0xC001, TR111), attr(0xC002, b"")
     )
-    reply, event = stun.handle_datagram(request, ("203.0.113.9", 40123))
+    reply, event = handle_datagram(request, ("203.0.113.9", 40123))
     assert reply is not None
-    assert event == stun.BindingEvent(
+    assert event == BindingEvent(
         username="00259E-EG8145V5-SN1", host="203.0.113.9", port=40123, binding_change=True
     )
     assert event.address == "203.0.113.9:40123"
-    v6 = stun.handle_datagram(request, ("2001:db8::7", 7547))[1]
+    v6 = handle_datagram(request, ("2001:db8::7", 7547))[1]
     assert v6 is not None and v6.address == "[2001:db8::7]:7547"
-    mapped = stun.handle_datagram(request, ("::ffff:198.51.100.4", 1000))[1]
+    mapped = handle_datagram(request, ("::ffff:198.51.100.4", 1000))[1]
     assert mapped is not None and mapped.address == "198.51.100.4:1000"
 
 
@@ -198,7 +199,7 @@ def test_classic_tr111_request_with_padded_username_is_reported():
     request, _ = binding_request(
         attr(0x0006, b"00259E-X-SN1\x00\x00\x00\x00"), attr(0xC001, TR111), classic=True
     )
-    _, event = stun.handle_datagram(request, ("203.0.113.9", 1))
+    _, event = handle_datagram(request, ("203.0.113.9", 1))
     assert event is not None and event.username == "00259E-X-SN1" and event.classic
 
 
@@ -206,7 +207,7 @@ def test_binding_without_tr111_attribute_or_username_is_not_reported():
     plain, _ = binding_request(attr(0x0006, b"00259E-X-SN1"))
     anonymous, _ = binding_request(attr(0xC001, TR111))
     for request in (plain, anonymous):
-        reply, event = stun.handle_datagram(request, ("203.0.113.9", 1))
+        reply, event = handle_datagram(request, ("203.0.113.9", 1))
         assert reply is not None and event is None
 
 
@@ -218,7 +219,7 @@ def _lookup(password: str | None):
 def test_message_integrity_is_checked_when_the_password_is_known(classic):
     bare, tid = binding_request(attr(0x0006, b"00259E-X-SN1"), attr(0xC001, TR111), classic=classic)
     signed = with_integrity(bare, b"stun-pw", classic_form=classic)
-    reply, event = stun.handle_datagram(signed, ("203.0.113.9", 4), password_for=_lookup("stun-pw"))
+    reply, event = handle_datagram(signed, ("203.0.113.9", 4), password_for=_lookup("stun-pw"))
     assert event is not None and event.authenticated
     msg_type, _, attrs = decode(reply)
     assert msg_type == 0x0101 and 0x0008 in attrs
@@ -226,7 +227,7 @@ def test_message_integrity_is_checked_when_the_password_is_known(classic):
     text = reply[:-24] + (b"\x00" * (-(len(reply) - 24) % 64) if classic else b"")
     assert hmac.new(b"stun-pw", text, hashlib.sha1).digest() == attrs[0x0008]
 
-    reply, event = stun.handle_datagram(signed, ("203.0.113.9", 4), password_for=_lookup("other"))
+    reply, event = handle_datagram(signed, ("203.0.113.9", 4), password_for=_lookup("other"))
     assert event is None
     msg_type, _, attrs = decode(reply)
     assert msg_type == 0x0111 and attrs[0x0009][2:4] == bytes([4, 1])
@@ -235,7 +236,7 @@ def test_message_integrity_is_checked_when_the_password_is_known(classic):
 def test_message_integrity_without_a_known_password_is_accepted():
     bare, _ = binding_request(attr(0x0006, b"00259E-X-SN1"), attr(0xC001, TR111))
     signed = with_integrity(bare, b"whatever")
-    reply, event = stun.handle_datagram(signed, ("203.0.113.9", 4), password_for=_lookup(None))
+    reply, event = handle_datagram(signed, ("203.0.113.9", 4), password_for=_lookup(None))
     assert decode(reply)[0] == 0x0101
     assert event is not None and not event.authenticated
 
@@ -243,8 +244,8 @@ def test_message_integrity_without_a_known_password_is_accepted():
 # --- Usernames → devices ----------------------------------------------------------
 
 
-def _event(username: str, port: int = 40000, **kwargs) -> stun.BindingEvent:
-    return stun.BindingEvent(username=username, host="198.51.100.7", port=port, **kwargs)
+def _event(username: str, port: int = 40000, **kwargs) -> BindingEvent:
+    return BindingEvent(username=username, host="198.51.100.7", port=port, **kwargs)
 
 
 @pytest.mark.django_db

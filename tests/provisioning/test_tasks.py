@@ -10,9 +10,9 @@ from django.utils import timezone
 from cwmp.protocol import messages as m
 from devices.models import Device, Parameter
 from provisioning import services, task_session
-from provisioning.diagnostics import validate_host
 from provisioning.models import Fault, Task, TaskState
 from provisioning.tasktypes import InvalidTask
+from provisioning.tasktypes.diagnostics import validate_host
 from provisioning.values import InvalidValue, check_value
 from tests.factories import DeviceFactory, ParameterFactory
 from tests.provisioning.session import answer, next_rpc, transfer_completed

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cwmp.protocol import messages as m
-from provisioning.tasktypes import Context, InvalidTask, Outcome, TaskType, _int, _store_values
+from provisioning.tasktypes.base import Context, InvalidTask, Outcome, TaskType, _int, _store_values
 
 # Object path per data model root.
 OBJECTS = {

@@ -1,18 +1,9 @@
-"""SOAP/XML codec for CWMP (TR-069 Amendment 6, CWMP 1.0-1.4).
+"""The hardened reader: CWMP SOAP as real CPEs send it -> ``cwmp.protocol.messages``.
 
-``parse`` reads what real CPEs send, which is often not what the standard says:
-any SOAP prefix or even a wrong SOAP namespace, qualified or unqualified inner
-elements, pretty-printed bodies, missing or lying ``arrayType`` counts, values
-without ``xsi:type``, sloppy booleans and timestamps. It is also the first thing
-an unauthenticated peer reaches, so it refuses DTDs, oversize and over-deep
-documents before they can cost anything.
-
-``serialize`` writes one strict dialect that the BBF schemas accept and that
-picky CPEs match textually: the RPC element always carries the literal
-``cwmp:`` prefix, inner elements are unqualified, and nothing is self-closed.
-
-Both directions are driven by the field declarations in ``cwmp.protocol.messages``; no
-message has hand-written XML code. Pure Python plus lxml, no Django.
+It is the first thing an unauthenticated peer reaches, so the checks that
+refuse DTDs, oversize and over-deep documents live with it, and the lenient
+scalar readers it needs (a CPE with a home-grown formatter must not lose its
+whole Inform) are kept apart from the strict writer.
 """
 
 from __future__ import annotations
@@ -26,19 +17,8 @@ from typing import Any
 
 from lxml import etree
 
-from .messages import (
-    CWMP_NS_1_0,
-    MESSAGE_TYPES,
-    Envelope,
-    Fault,
-    Message,
-    UnknownMessage,
-)
-
-SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP_ENC_NS = "http://schemas.xmlsoap.org/soap/encoding/"
-XSD_NS = "http://www.w3.org/2001/XMLSchema"
-XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+from ..messages import CWMP_NS_1_0, MESSAGE_TYPES, Envelope, Fault, UnknownMessage
+from .common import SOAP_ENC_NS, XSD_NS, XSI_NS, CodecError
 
 #: Deepest element nesting accepted. A CWMP message needs about 8 levels.
 MAX_DEPTH = 64
@@ -57,22 +37,7 @@ _XSD_LIKE_NS = frozenset(
         SOAP_ENC_NS,
     }
 )
-_UNKNOWN_TIME = "0001-01-01T00:00:00Z"
 _CWMP_NS_STEM = "urn:dslforum-org:cwmp-"
-
-
-class CodecError(Exception):
-    """A body that cannot be turned into a message (or a message into XML).
-
-    ``fault_code`` is the ACS fault the engine should answer with (TR-069
-    A.5.2): 8002 when the body is not a usable SOAP envelope at all, 8003 when
-    it is a known message with an argument of the wrong form.
-    """
-
-    def __init__(self, message: str, fault_code: int = 8002) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fault_code = fault_code
 
 
 # --------------------------------------------------------------------------
@@ -116,30 +81,6 @@ def parse_datetime(text: str | None) -> datetime | None:
         return datetime(y, mo, d, h, mi, s, usec, tzinfo=tz)
     except (ValueError, OverflowError):
         return None
-
-
-def format_datetime(value: datetime | None) -> str:
-    """xsd:dateTime in UTC with ``Z``; None is TR-069's Unknown Time.
-
-    A naive datetime is taken as UTC. Microseconds are written only when
-    non-zero: every CPE reads whole seconds, not every CPE reads fractions.
-    """
-    if value is None:
-        return _UNKNOWN_TIME
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    else:
-        try:
-            value = value.astimezone(UTC)
-        except OverflowError:
-            return _UNKNOWN_TIME
-    text = (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
-    )
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
 
 
 def parse_bool(text: str | None) -> bool | None:
@@ -203,73 +144,24 @@ def _xsi_type_of(el: Any) -> str | None:
 
 
 # --------------------------------------------------------------------------
-# Escaping (output)
-# --------------------------------------------------------------------------
-
-_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _check_chars(text: str) -> None:
-    if _NOT_XML_CHAR.search(text) is not None:
-        raise CodecError(f"{text[:80]!r} contains characters that XML 1.0 cannot carry")
-
-
-def _esc(text: str) -> str:
-    """Escape element text. CR is written as a character reference because a
-    parser would otherwise normalise it to LF and the value would change."""
-    if not isinstance(text, str):
-        text = str(text)
-    _check_chars(text)
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    if "\r" in text:
-        text = text.replace("\r", "&#13;")
-    return text
-
-
-def _esc_attr(text: str) -> str:
-    text = _esc(text)
-    if '"' in text:
-        text = text.replace('"', "&quot;")
-    if "\n" in text or "\t" in text:
-        text = text.replace("\n", "&#10;").replace("\t", "&#9;")
-    return text
-
-
-# --------------------------------------------------------------------------
-# Plans: what each dataclass looks like in XML, compiled once per class
+# Decoders: how each dataclass is read from XML, compiled once per class
 # --------------------------------------------------------------------------
 
 _Decoder = Callable[[Any, dict[str, Any]], None]
-_Encoder = Callable[[Any, list[str]], None]
+
+_DECODERS: dict[type, dict[str, _Decoder]] = {}
+_DECODERS_LOCK = threading.Lock()
 
 
-class _Plan:
-    __slots__ = ("cls", "decoders", "encoders")
-
-    def __init__(self, cls: type) -> None:
-        self.cls = cls
-        self.decoders: dict[str, _Decoder] = {}
-        self.encoders: list[_Encoder] = []
-
-
-_PLANS: dict[type, _Plan] = {}
-_PLAN_LOCK = threading.Lock()
-
-
-def _plan(cls: type) -> _Plan:
-    plan = _PLANS.get(cls)
-    if plan is None:
-        with _PLAN_LOCK:
-            plan = _PLANS.get(cls)
-            if plan is None:
-                plan = _build_plan(cls)
-                _PLANS[cls] = plan
-    return plan
+def _decoders(cls: type) -> dict[str, _Decoder]:
+    decoders = _DECODERS.get(cls)
+    if decoders is None:
+        with _DECODERS_LOCK:
+            decoders = _DECODERS.get(cls)
+            if decoders is None:
+                decoders = _build_decoders(cls)
+                _DECODERS[cls] = decoders
+    return decoders
 
 
 def _local(tag: str) -> str:
@@ -291,8 +183,8 @@ def _bad(where: str, what: str, text: str | None) -> CodecError:
     return CodecError(f"{where}: {text!r} is not {what}", 8003)
 
 
-def _build_plan(cls: type) -> _Plan:
-    plan = _Plan(cls)
+def _build_decoders(cls: type) -> dict[str, _Decoder]:
+    decoders: dict[str, _Decoder] = {}
     for f in fields(cls):
         meta = f.metadata
         kind = meta.get("kind")
@@ -300,31 +192,18 @@ def _build_plan(cls: type) -> _Plan:
             continue
         xml: str = meta["xml"]
         where = f"{cls.__name__}/{xml}"
-        dec, enc = _FIELD_BUILDERS[kind](f.name, xml, where, meta)
-        plan.decoders[xml] = dec
-        plan.encoders.append(enc)
-    return plan
+        decoders[xml] = _DECODER_BUILDERS[kind](f.name, xml, where, meta)
+    return decoders
 
 
-def _str_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decoder, _Encoder]:
-    open_, close = f"<{xml}>", f"</{xml}>"
-    optional = meta.get("optional", False)
-
+def _str_decoder(attr: str, xml: str, where: str, meta: Any) -> _Decoder:
     def dec(el: Any, kw: dict[str, Any]) -> None:
         kw[attr] = _text_of(el)
 
-    def enc(obj: Any, out: list[str]) -> None:
-        value = getattr(obj, attr)
-        if optional and not value:
-            return
-        out.append(open_ + _esc(value) + close)
-
-    return dec, enc
+    return dec
 
 
-def _int_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decoder, _Encoder]:
-    open_, close = f"<{xml}>", f"</{xml}>"
-
+def _int_decoder(attr: str, xml: str, where: str, meta: Any) -> _Decoder:
     def dec(el: Any, kw: dict[str, Any]) -> None:
         text = el.text
         if text is None or not text.strip():
@@ -334,16 +213,10 @@ def _int_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decoder, _E
             raise _bad(where, "an integer", text)
         kw[attr] = value
 
-    def enc(obj: Any, out: list[str]) -> None:
-        out.append(open_ + str(int(getattr(obj, attr))) + close)
-
-    return dec, enc
+    return dec
 
 
-def _bool_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decoder, _Encoder]:
-    open_, close = f"<{xml}>", f"</{xml}>"
-    true_, false_ = open_ + "1" + close, open_ + "0" + close
-
+def _bool_decoder(attr: str, xml: str, where: str, meta: Any) -> _Decoder:
     def dec(el: Any, kw: dict[str, Any]) -> None:
         text = el.text
         if text is None or not text.strip():
@@ -353,101 +226,54 @@ def _bool_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decoder, _
             raise _bad(where, "a boolean", text)
         kw[attr] = value
 
-    def enc(obj: Any, out: list[str]) -> None:
-        out.append(true_ if getattr(obj, attr) else false_)
-
-    return dec, enc
+    return dec
 
 
-def _time_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decoder, _Encoder]:
-    open_, close = f"<{xml}>", f"</{xml}>"
-    optional = meta.get("optional", False)
-
+def _time_decoder(attr: str, xml: str, where: str, meta: Any) -> _Decoder:
     def dec(el: Any, kw: dict[str, Any]) -> None:
         kw[attr] = parse_datetime(el.text)
 
-    def enc(obj: Any, out: list[str]) -> None:
-        value = getattr(obj, attr)
-        if optional and value is None:
-            return
-        out.append(open_ + format_datetime(value) + close)
-
-    return dec, enc
+    return dec
 
 
-def _value_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decoder, _Encoder]:
+def _value_decoder(attr: str, xml: str, where: str, meta: Any) -> _Decoder:
     # ParameterValueStruct.Value: xs:anySimpleType, so TR-069 section 3.5
     # requires an xsi:type; the type is kept next to the raw text.
     def dec(el: Any, kw: dict[str, Any]) -> None:
         kw[attr] = _text_of(el)
         kw["type"] = _xsi_type_of(el)
 
-    def enc(obj: Any, out: list[str]) -> None:
-        out.append(
-            '<Value xsi:type="'
-            + _esc_attr(obj.type or "xsd:string")
-            + '">'
-            + _esc(getattr(obj, attr))
-            + "</Value>"
-        )
-
-    return dec, enc
+    return dec
 
 
-def _struct_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decoder, _Encoder]:
+def _struct_decoder(attr: str, xml: str, where: str, meta: Any) -> _Decoder:
     cls = meta["cls"]
-    open_, close = f"<{xml}>", f"</{xml}>"
 
     def dec(el: Any, kw: dict[str, Any]) -> None:
         kw[attr] = _decode(el, cls)
 
-    def enc(obj: Any, out: list[str]) -> None:
-        out.append(open_)
-        _encode_into(getattr(obj, attr), out)
-        out.append(close)
-
-    return dec, enc
+    return dec
 
 
-def _array_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decoder, _Encoder]:
+def _array_decoder(attr: str, xml: str, where: str, meta: Any) -> _Decoder:
     # SOAP-ENC arrays (TR-069 section 3.5). Every element child is a member,
     # whatever its name, and the arrayType count is never trusted.
     item = meta["item"]
-    item_tag = meta["item_tag"]
-    open_head = f'<{xml} soap-enc:arrayType="{meta["array_type"]}['
-    close = f"</{xml}>"
-    item_open, item_close = f"<{item_tag}>", f"</{item_tag}>"
 
     if item == "str":
 
         def dec(el: Any, kw: dict[str, Any]) -> None:
             kw[attr] = [_text_of(c) for c in el if c.tag.__class__ is str]
 
-        def enc(obj: Any, out: list[str]) -> None:
-            values = getattr(obj, attr)
-            out.append(f'{open_head}{len(values)}]">')
-            for value in values:
-                out.append(item_open + _esc(value) + item_close)
-            out.append(close)
-
     else:
 
         def dec(el: Any, kw: dict[str, Any]) -> None:
             kw[attr] = [_decode(c, item) for c in el if c.tag.__class__ is str]
 
-        def enc(obj: Any, out: list[str]) -> None:
-            values = getattr(obj, attr)
-            out.append(f'{open_head}{len(values)}]">')
-            for value in values:
-                out.append(item_open)
-                _encode_into(value, out)
-                out.append(item_close)
-            out.append(close)
-
-    return dec, enc
+    return dec
 
 
-def _repeated_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decoder, _Encoder]:
+def _repeated_decoder(attr: str, xml: str, where: str, meta: Any) -> _Decoder:
     # Sibling elements with one name, as cwmp-1-2.xsd declares ChangeDUState
     # Operations and DUStateChangeComplete Results. With several classes the
     # member's class travels in xsi:type (OperationStruct is abstract).
@@ -457,7 +283,6 @@ def _repeated_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decode
     # Some stacks wrap the members in a SOAP array instead; recognise it by
     # member elements named after a struct type.
     wrapped_names = set(by_name) | {"OperationStruct"}
-    open_, close = f"<{xml}>", f"</{xml}>"
 
     def member_class(el: Any) -> type:
         if not polymorphic:
@@ -476,30 +301,18 @@ def _repeated_field(attr: str, xml: str, where: str, meta: Any) -> tuple[_Decode
         else:
             members.append(_decode(el, member_class(el)))
 
-    def enc(obj: Any, out: list[str]) -> None:
-        for value in getattr(obj, attr):
-            if polymorphic:
-                name = type(value).__name__
-                if name not in by_name:
-                    raise TypeError(f"{where}: cannot encode {name}")
-                out.append(f'<{xml} xsi:type="cwmp:{name}">')
-            else:
-                out.append(open_)
-            _encode_into(value, out)
-            out.append(close)
-
-    return dec, enc
+    return dec
 
 
-_FIELD_BUILDERS: dict[str, Callable[..., tuple[_Decoder, _Encoder]]] = {
-    "str": _str_field,
-    "int": _int_field,
-    "bool": _bool_field,
-    "time": _time_field,
-    "value": _value_field,
-    "struct": _struct_field,
-    "array": _array_field,
-    "repeated": _repeated_field,
+_DECODER_BUILDERS: dict[str, Callable[..., _Decoder]] = {
+    "str": _str_decoder,
+    "int": _int_decoder,
+    "bool": _bool_decoder,
+    "time": _time_decoder,
+    "value": _value_decoder,
+    "struct": _struct_decoder,
+    "array": _array_decoder,
+    "repeated": _repeated_decoder,
 }
 
 
@@ -507,7 +320,7 @@ def _decode(el: Any, cls: type) -> Any:
     """Build ``cls`` from ``el`` in one pass over its children, matched by
     local name so any prefix or none works; unknown children are ignored and
     missing ones keep the dataclass default."""
-    decoders = _plan(cls).decoders
+    decoders = _decoders(cls)
     kw: dict[str, Any] = {}
     for child in el:
         tag = child.tag
@@ -517,11 +330,6 @@ def _decode(el: Any, cls: type) -> Any:
         if dec is not None:
             dec(child, kw)
     return cls(**kw)
-
-
-def _encode_into(obj: Any, out: list[str]) -> None:
-    for enc in _plan(type(obj)).encoders:
-        enc(obj, out)
 
 
 # --------------------------------------------------------------------------
@@ -739,106 +547,3 @@ def _decode_fault(el: Any) -> tuple[Fault, str]:
     if detail_fault is not el:
         fault.soap_faultstring = soap_string
     return fault, ns
-
-
-# --------------------------------------------------------------------------
-# serialize
-# --------------------------------------------------------------------------
-
-_ENVELOPE_OPEN = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n'
-    f'<soap-env:Envelope xmlns:soap-env="{SOAP_ENV_NS}" xmlns:soap-enc="{SOAP_ENC_NS}"'
-    f' xmlns:xsd="{XSD_NS}" xmlns:xsi="{XSI_NS}" xmlns:cwmp="'
-)
-_NCNAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
-
-
-def _header_entry(name: str, must_understand: str, text: str) -> str:
-    return f'<cwmp:{name} soap-env:mustUnderstand="{must_understand}">{_esc(text)}</cwmp:{name}>'
-
-
-def serialize(envelope: Envelope) -> bytes:
-    """Envelope -> UTF-8 SOAP with an XML declaration, in the one dialect the
-    ACS and the simulator write (see the module docstring).
-
-    mustUnderstand follows the schemas: 1 for ID, HoldRequests and
-    UseCWMPVersion, 0 for NoMoreRequests, SessionTimeout and
-    SupportedCWMPVersions. Booleans are written 1/0.
-    """
-    ns = envelope.cwmp_ns
-    if not ns:
-        raise ValueError("Envelope.cwmp_ns must be set")
-    out = [_ENVELOPE_OPEN, _esc_attr(ns), '">']
-
-    headers = []
-    if envelope.id is not None:
-        headers.append(_header_entry("ID", "1", envelope.id))
-    if envelope.hold_requests is not None:
-        headers.append(_header_entry("HoldRequests", "1", "1" if envelope.hold_requests else "0"))
-    if envelope.no_more_requests is not None:
-        headers.append(
-            _header_entry("NoMoreRequests", "0", "1" if envelope.no_more_requests else "0")
-        )
-    if envelope.session_timeout is not None:
-        headers.append(_header_entry("SessionTimeout", "0", str(int(envelope.session_timeout))))
-    if envelope.supported_cwmp_versions is not None:
-        headers.append(
-            _header_entry("SupportedCWMPVersions", "0", envelope.supported_cwmp_versions)
-        )
-    if envelope.use_cwmp_version is not None:
-        headers.append(_header_entry("UseCWMPVersion", "1", envelope.use_cwmp_version))
-    if headers:
-        out.append("<soap-env:Header>")
-        out.extend(headers)
-        out.append("</soap-env:Header>")
-
-    out.append("<soap-env:Body>")
-    body = envelope.body
-    if body is not None:
-        _encode_body(body, out, ns)
-    out.append("</soap-env:Body></soap-env:Envelope>")
-    return "".join(out).encode("utf-8")
-
-
-def _encode_body(body: Message, out: list[str], cwmp_ns: str) -> None:
-    cls = type(body)
-    if cls is Fault:
-        _encode_fault(body, out)  # type: ignore[arg-type]
-        return
-    if cls is UnknownMessage:
-        _encode_unknown(body, out, cwmp_ns)  # type: ignore[arg-type]
-        return
-    name = cls.__name__
-    if MESSAGE_TYPES.get(name) is not cls:
-        raise TypeError(f"cannot serialize {cls!r} as a CWMP message")
-    out.append(f"<cwmp:{name}>")
-    _encode_into(body, out)
-    out.append(f"</cwmp:{name}>")
-
-
-def _encode_fault(fault: Fault, out: list[str]) -> None:
-    # TR-069 section 3.5: faultcode Client/Server unqualified, faultstring
-    # "CWMP fault", detail holding the cwmp:Fault structure.
-    out.append(
-        "<soap-env:Fault><faultcode>"
-        + _esc(fault.soap_faultcode)
-        + "</faultcode><faultstring>"
-        + _esc(fault.soap_faultstring)
-        + "</faultstring><detail><cwmp:Fault>"
-    )
-    _encode_into(fault, out)
-    out.append("</cwmp:Fault></detail></soap-env:Fault>")
-
-
-def _encode_unknown(msg: UnknownMessage, out: list[str], cwmp_ns: str) -> None:
-    # Lets the simulator send vendor methods; the element keeps its namespace
-    # so that parse() gives back an equal UnknownMessage.
-    name = msg.name
-    if _NCNAME_RE.match(name) is None:
-        raise CodecError(f"{name!r} is not a valid element name")
-    if msg.namespace == cwmp_ns:
-        out.append(f"<cwmp:{name}></cwmp:{name}>")
-    elif not msg.namespace:
-        out.append(f"<{name}></{name}>")
-    else:
-        out.append(f'<u:{name} xmlns:u="{_esc_attr(msg.namespace)}"></u:{name}>')

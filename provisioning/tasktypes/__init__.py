@@ -1,0 +1,73 @@
+"""Task types: how each task becomes RPCs, and what each answer means.
+
+Every CPE RPC of TR-069 Amendment 6 is a task type (snake_case of the RPC
+name), plus composite types that take several RPCs (``refresh``,
+``set_and_verify``). A type turns a task into its next request and reads the
+answer: the task is then done, needs another RPC (composite), or waits for
+the device to report back later (a Download waits for TransferComplete).
+
+Types are small classes in one registry so the API, the portal and the
+command line validate arguments the same way (``validate``) before a task is
+ever stored.
+
+The types live by concern in ``parameters``, ``device``, ``transfers`` and
+``diagnostics``, on the interface and helpers of ``base``; this package
+builds the registry from them.
+"""
+
+from __future__ import annotations
+
+from provisioning.tasktypes.base import Context, InvalidTask, Outcome, TaskType
+from provisioning.tasktypes.device import (
+    FactoryResetType,
+    GetRPCMethodsType,
+    RebootType,
+    ScheduleInformType,
+)
+from provisioning.tasktypes.diagnostics import DIAGNOSTIC_TYPES
+from provisioning.tasktypes.parameters import (
+    AddObjectType,
+    DeleteObjectType,
+    GetParameterAttributesType,
+    GetParameterNamesType,
+    GetParameterValuesType,
+    RefreshType,
+    SetAndVerifyType,
+    SetParameterAttributesType,
+    SetParameterValuesType,
+)
+from provisioning.tasktypes.transfers import (
+    CancelTransferType,
+    ChangeDUStateType,
+    DownloadType,
+    GetAllQueuedTransfersType,
+    GetQueuedTransfersType,
+    ScheduleDownloadType,
+    UploadType,
+)
+
+__all__ = ["TASK_TYPES", "Context", "InvalidTask", "Outcome", "TaskType"]
+
+_BASE_TYPES: tuple[TaskType, ...] = (
+    GetRPCMethodsType(),
+    GetParameterNamesType(),
+    GetParameterValuesType(),
+    SetParameterValuesType(),
+    GetParameterAttributesType(),
+    SetParameterAttributesType(),
+    AddObjectType(),
+    DeleteObjectType(),
+    RebootType(),
+    FactoryResetType(),
+    DownloadType(),
+    UploadType(),
+    ScheduleInformType(),
+    ScheduleDownloadType(),
+    GetQueuedTransfersType(),
+    GetAllQueuedTransfersType(),
+    CancelTransferType(),
+    ChangeDUStateType(),
+    RefreshType(),
+    SetAndVerifyType(),
+)
+TASK_TYPES: dict[str, TaskType] = {t.name: t for t in (*_BASE_TYPES, *DIAGNOSTIC_TYPES)}
