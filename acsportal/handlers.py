@@ -27,11 +27,13 @@ CPE_PATHS = ("/cwmp/", "/files/")
 
 
 def _no_middleware(handler: BaseHandler, is_async: bool) -> None:
-    handler._view_middleware = []
-    handler._template_response_middleware = []
-    handler._exception_middleware = []
-    get_response = handler._get_response_async if is_async else handler._get_response
-    handler._middleware_chain = convert_exception_to_response(get_response)
+    # What BaseHandler.load_middleware sets, with no middleware: Django's private
+    # handler state on purpose, which django-stubs does not declare.
+    handler._view_middleware = []  # type: ignore[attr-defined]
+    handler._template_response_middleware = []  # type: ignore[attr-defined]
+    handler._exception_middleware = []  # type: ignore[attr-defined]
+    get_response = handler._get_response_async if is_async else handler._get_response  # type: ignore[attr-defined]
+    handler._middleware_chain = convert_exception_to_response(get_response)  # type: ignore[attr-defined]
 
 
 class CpeWSGIHandler(WSGIHandler):

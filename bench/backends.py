@@ -74,6 +74,7 @@ def make_postgres(work: Path, pg_url: str, redis_url: str) -> Backend | None:
 def drop_postgres(backend: Backend) -> None:
     import psycopg
 
+    assert backend.pg_admin_url is not None  # a PostgreSQL backend (make_postgres) has one
     with (
         contextlib.suppress(Exception),
         psycopg.connect(backend.pg_admin_url, autocommit=True, connect_timeout=3) as conn,

@@ -77,7 +77,9 @@ class PgWatch:
 
         self.dbname = dbname
         self.conn = psycopg.connect(admin_url, autocommit=True)
-        self.own_pid = self.conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        row = self.conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None  # a SELECT without FROM has its one row
+        self.own_pid = row[0]
         self.postmaster = psutil.Process(self.own_pid).ppid()
         self._lock = threading.Lock()
         self._stop = threading.Event()

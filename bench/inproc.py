@@ -187,6 +187,7 @@ def _measure(
     user, system = times1.user - times0.user, times1.system - times0.system
     cpu = user + system
     if profiler is not None:
+        assert profile  # the profiler runs only with somewhere to write it
         profiler.disable()
         profiler.dump_stats(profile)
     db_cpu = _proc_cpu(backend_pid) - db_before if backend_pid else 0.0

@@ -35,12 +35,12 @@ class LoadGen:
             raise RuntimeError(f"loadgen did not start: {ready}\n{self.managed.tail()}")
 
     def read(self, timeout: float = 900) -> dict[str, Any]:
-        proc = self.managed.proc
-        assert proc.stdout is not None
+        stdout = self.managed.proc.stdout
+        assert stdout is not None
         result: dict[str, Any] = {}
 
         def reader() -> None:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
+            line = stdout.readline()
             if line:
                 result.update(json.loads(line))
 

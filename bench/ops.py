@@ -43,7 +43,7 @@ import django
 django.setup()
 
 from django.db import transaction  # noqa: E402
-from django.db.models import Count, Max, Min  # noqa: E402
+from django.db.models import Count, Max, Min, QuerySet  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from cpesim import SimulatedCPE  # noqa: E402
@@ -161,7 +161,7 @@ def preload(args: dict[str, Any]) -> dict[str, Any]:
     return {"devices": len(devices), "parameters": rows}
 
 
-def _prefixed(prefix: str):  # type: ignore[no-untyped-def]
+def _prefixed(prefix: str) -> QuerySet[Device]:
     return Device.objects.filter(tenant__slug=TENANT, serial_number__startswith=prefix)
 
 

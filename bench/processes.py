@@ -18,6 +18,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -83,6 +84,7 @@ def spawn(
     log_path = work / "logs" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sink = log_path.open("ab")
+    proc: subprocess.Popen[Any]  # text when piped, bytes otherwise
     if pipe:
         proc = subprocess.Popen(
             cmd,

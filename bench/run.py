@@ -70,16 +70,19 @@ def machine_info(backend_pg: Backend | None) -> dict[str, Any]:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
     }
     if backend_pg is not None:
+        # make_postgres gives both
+        assert backend_pg.pg_admin_url is not None and backend_pg.redis_url is not None
         with contextlib.suppress(Exception):
             import psycopg
             import redis
 
             with psycopg.connect(backend_pg.pg_admin_url) as conn:
-                info["postgres"] = conn.execute("SHOW server_version").fetchone()[0].split()[0]  # type: ignore[index]
-                info["postgres"] = "PostgreSQL " + info["postgres"]
+                row = conn.execute("SHOW server_version").fetchone()
+                assert row is not None  # SHOW always answers one row
+                info["postgres"] = "PostgreSQL " + row[0].split()[0]
             info["redis"] = redis.Redis.from_url(backend_pg.redis_url).info("server")[
                 "redis_version"
-            ]  # type: ignore[index]
+            ]
     return info
 
 
@@ -149,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{backend.name}: migrate + seed a fresh database")
             migrate(backend)
             run_ops(backend, "seed", CREDENTIALS)
-            pg = PgWatch(backend.pg_admin_url, backend.pg_dbname) if backend.pg_dbname else None  # type: ignore[arg-type]
+            pg = (
+                PgWatch(backend.pg_admin_url, backend.pg_dbname)
+                if backend.pg_admin_url and backend.pg_dbname
+                else None
+            )
             try:
                 if "periodic" in opts.scenarios:
                     if not floor_done:

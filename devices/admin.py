@@ -3,12 +3,17 @@ from django.contrib import admin
 from devices.models import CpeRequest, Device, Parameter, SessionLog
 from tenants.admin_mixins import TenantScopedAdmin
 
+# Shown, all read-only, in the inlines. Tuples: one value that both ``fields``
+# and ``readonly_fields`` take (as lists, their element types differ).
+_PARAMETER_FIELDS = ("path", "value", "type", "writable", "notification", "updated")
+_SESSION_LOG_FIELDS = ("started", "events", "outcome", "rpcs", "remote_address", "duration_ms")
+
 
 class ParameterInline(admin.TabularInline):
     model = Parameter
     extra = 0
-    fields = ["path", "value", "type", "writable", "notification", "updated"]
-    readonly_fields = fields
+    fields = _PARAMETER_FIELDS
+    readonly_fields = _PARAMETER_FIELDS
     ordering = ["path"]
     max_num = 0
     show_change_link = False
@@ -17,8 +22,8 @@ class ParameterInline(admin.TabularInline):
 class SessionLogInline(admin.TabularInline):
     model = SessionLog
     extra = 0
-    fields = ["started", "events", "outcome", "rpcs", "remote_address", "duration_ms"]
-    readonly_fields = fields
+    fields = _SESSION_LOG_FIELDS
+    readonly_fields = _SESSION_LOG_FIELDS
     max_num = 0
     ordering = ["-started"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 
 from acsportal.infra import db
 from devices.identity import make_device_id
@@ -37,7 +37,9 @@ _SUMMARY = {
     "ManagementServer.UDPConnectionRequestAddress": "udp_connection_request_address",
 }
 _FIELD_LIMITS = {
-    f.name: f.max_length for f in Device._meta.get_fields() if getattr(f, "max_length", None)
+    f.name: f.max_length
+    for f in Device._meta.get_fields()
+    if isinstance(f, models.Field) and f.max_length
 }
 
 

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from provisioning import files, services
 from provisioning.models import OPEN_STATES, Fault, File, FileFetch, FileType, Task
 from provisioning.tasktypes import InvalidTask
 from tenants.admin_mixins import TenantScopedAdmin
+
+if TYPE_CHECKING:
+    # What ModelAdmin.get_fields returns, as django-stubs spells it (a stub-only alias).
+    from django.contrib.admin.options import _FieldGroups
 
 
 @admin.register(Task)
@@ -32,7 +37,7 @@ class TaskAdmin(TenantScopedAdmin):
     actions = ["cancel_tasks", "retry_tasks"]
 
     @admin.action(description="Cancel the selected queued or waiting tasks")
-    def cancel_tasks(self, request, queryset):  # type: ignore[no-untyped-def]
+    def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         done = 0
         for task in queryset.filter(state__in=OPEN_STATES):
             try:
@@ -46,7 +51,7 @@ class TaskAdmin(TenantScopedAdmin):
         )
 
     @admin.action(description="Queue the selected finished tasks again")
-    def retry_tasks(self, request, queryset):  # type: ignore[no-untyped-def]
+    def retry_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         done = 0
         for task in queryset.exclude(state__in=OPEN_STATES):
             services.task_retry(task=task)
@@ -81,7 +86,8 @@ class FileAddForm(forms.ModelForm):
         self.fields["name"].help_text = "Defaults to the uploaded file's name."
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what ModelForm.clean returns
         upload = data.get("upload")
         if upload is not None:
             limit = files.max_file_bytes()
@@ -100,7 +106,15 @@ class FileAdmin(TenantScopedAdmin):
     list_filter = ["file_type", "tenant"]
     search_fields = ["name", "version", "sha256", "md5", "device__device_id"]
     list_select_related = ["tenant", "device"]
-    add_fields = ["tenant", "upload", "name", "file_type", "version", "oui", "product_class"]
+    add_fields: ClassVar[_FieldGroups] = [
+        "tenant",
+        "upload",
+        "name",
+        "file_type",
+        "version",
+        "oui",
+        "product_class",
+    ]
     # What the bytes are is fixed once stored: only the description can change.
     stored_fields = [
         "tenant",
@@ -122,7 +136,7 @@ class FileAdmin(TenantScopedAdmin):
             kwargs["form"] = FileAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> _FieldGroups:
         if obj is None:
             return self.add_fields
         return ["name", "version", "oui", "product_class", *self.stored_fields]

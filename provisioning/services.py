@@ -146,7 +146,12 @@ def task_enqueue_bulk(
             value = f.pre_save(template, add=True)  # auto_now_add fields take now()
             params.append(f.get_db_prep_save(value, connection))
             # Typed, so the server need not guess a type from the SELECT list.
-            values.append(f"CAST(%s AS {f.cast_db_type(connection)})" if postgres else "%s")
+            # (Field.cast_db_type is Django's, what Cast() uses; django-stubs lacks it.)
+            values.append(
+                f"CAST(%s AS {f.cast_db_type(connection)})"  # type: ignore[attr-defined]
+                if postgres
+                else "%s"
+            )
     task_table, device_table = qn(Task._meta.db_table), qn(Device._meta.db_table)
     insert = (
         f"INSERT INTO {task_table} ({', '.join(columns)})"  # noqa: S608

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from tenants.admin_mixins import TenantScopedAdmin
 from tenants.models import Membership, Tenant
@@ -20,10 +23,10 @@ class TenantAdmin(TenantScopedAdmin):
     def _tenant_id(self, obj: Tenant) -> int:
         return obj.pk
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_superuser
 
 
@@ -33,5 +36,5 @@ class MembershipAdmin(TenantScopedAdmin):
     list_filter = ["role"]
     autocomplete_fields = ["user"]
 
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_module_permission(request) and self._member_allows(request, "admin", obj)

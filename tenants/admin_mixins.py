@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantQuerySet
+from tenants.querysets import TenantScopedQuerySet
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin whose querysets and tenant choices follow the user's roles."""
 
-    def get_queryset(self, request: HttpRequest) -> Any:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         qs = super().get_queryset(request)
+        assert isinstance(qs, TenantScopedQuerySet | TenantQuerySet)  # every model admin'd here
         return qs.restrict(request.user, "view")
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -26,7 +29,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
         user = request.user
         if user.is_superuser:
             return True
-        memberships = user.memberships.all()  # type: ignore[union-attr]
+        assert user.is_authenticated  # has_module_permission let only active staff through
+        memberships = user.memberships.all()
         if obj is not None:
             tenant_id = self._tenant_id(obj)
             memberships = memberships.filter(tenant_id=tenant_id)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from tenants.querysets import ROLE_ACTIONS, TenantScopedManager, roles_for
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser, AnonymousUser
 
 
 class CpeAuth(models.TextChoices):
@@ -37,7 +41,7 @@ def validate_networks(value: str) -> None:
 
 
 class TenantQuerySet(models.QuerySet):
-    def restrict(self, user, action: str = "view") -> TenantQuerySet:  # type: ignore[no-untyped-def]
+    def restrict(self, user: AbstractUser | AnonymousUser, action: str = "view") -> TenantQuerySet:
         if not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_superuser:
@@ -104,7 +108,7 @@ class Tenant(models.Model):
     def __str__(self) -> str:
         return self.slug
 
-    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.cpe_realm:
             self.cpe_realm = f"acsportal/{self.slug}"
         super().save(*args, **kwargs)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from tenants.models import CpeAuth, Membership, Role, Tenant
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 
 @transaction.atomic
@@ -40,7 +45,7 @@ def membership_grant(*, tenant: Tenant, user: object, role: str = Role.VIEWER) -
 
 def staff_user_ensure(
     *, username: str, password: str | None, superuser: bool = False
-) -> tuple[object, bool]:
+) -> tuple[AbstractBaseUser, bool]:
     """Create a staff user, or keep the existing one (its password too unless given)."""
     User = get_user_model()
     user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})

@@ -126,12 +126,18 @@ def select_one(
 _preparers: dict[tuple[type[Model], str, str], tuple[str, Callable[[Any], Any] | None]] = {}
 
 
+def _concrete_field(model: type[Model], name: str) -> Field:
+    """The field named ``name``: one with a column, not a reverse relation."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field
+
+
 def _column(model: type[Model], name: str) -> tuple[str, Callable[[Any], Any] | None]:
     key = (model, connection.vendor, name)
     found = _preparers.get(key)
     if found is None:
-        field = model._meta.get_field(name)
-        assert isinstance(field, Field)
+        field = _concrete_field(model, name)
         found = _preparers[key] = (connection.ops.quote_name(field.column), _preparer(field))
     return found
 
@@ -286,13 +292,12 @@ def upsert_rows(
     qn = connection.ops.quote_name
     opts = model._meta
     names = [name for name, *_ in plan.fields]
-    columns = ", ".join(qn(opts.get_field(n).column) for n in names)  # type: ignore[union-attr]
-    conflict = ", ".join(qn(opts.get_field(n).column) for n in unique)  # type: ignore[union-attr]
+    columns = ", ".join(qn(_concrete_field(model, n).column) for n in names)
+    conflict = ", ".join(qn(_concrete_field(model, n).column) for n in unique)
     assignments = ", ".join(
-        f"{qn(c)} = EXCLUDED.{qn(c)}"
-        for c in (opts.get_field(n).column for n in update)  # type: ignore[union-attr]
+        f"{qn(c)} = EXCLUDED.{qn(c)}" for c in (_concrete_field(model, n).column for n in update)
     )
-    unique_attnames = [opts.get_field(n).attname for n in unique]  # type: ignore[union-attr]
+    unique_attnames = [_concrete_field(model, n).attname for n in unique]
     latest: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     for row in rows:
         latest[

@@ -28,7 +28,7 @@ def periodic_statements(
 
     tenants = {t.pk: t for t in Tenant.objects.all()}
     out = []
-    found: list[Device] = []
+    found: list[Device | None] = []
     logs: list[int] = []
     captured: dict[str, str] = {}
 
@@ -106,7 +106,7 @@ def periodic_statements(
     # Server-side times of the same statements (EXPLAIN ANALYZE, rolled back).
     with connection.cursor() as cur:
         pairs = list(zip(devices, logs, strict=False))
-        plans = {
+        plans: dict[str, tuple[str, list[tuple[Any, ...]]]] = {
             "session_select": (
                 "SELECT * FROM devices_device WHERE tenant_id = %s AND device_id = %s"
                 " ORDER BY id LIMIT 1",

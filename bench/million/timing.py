@@ -29,7 +29,7 @@ _PLAN_RE = re.compile(r"Planning Time: ([\d.]+) ms")
 
 def _plan_summary(lines: list[str]) -> str:
     """The plan's nodes, without costs: `Limit > Index Scan Backward using x on t`."""
-    nodes = []
+    nodes: list[str] = []
     for line in lines:
         text = line.strip()
         if text.startswith("->"):

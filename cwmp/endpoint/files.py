@@ -266,7 +266,7 @@ class _FetchStream:
 
 
 @csrf_exempt
-def download(request: HttpRequest, token: str, name: str) -> HttpResponse:
+def download(request: HttpRequest, token: str, name: str) -> HttpResponse | StreamingHttpResponse:
     """``GET|HEAD /files/<token>/<name>``: a file for a CPE (TR-069 A.3.2.8)."""
     if request.method not in ("GET", "HEAD"):
         return _text(405, "the file server takes GET and HEAD here", Allow="GET, HEAD")
@@ -354,10 +354,12 @@ def download(request: HttpRequest, token: str, name: str) -> HttpResponse:
     stream = _FetchStream(
         handle, length=length, whole=start == 0 and end == size - 1, fetch_pk=fetch.pk
     )
-    response = StreamingHttpResponse(stream, status=status, content_type="application/octet-stream")
+    streaming = StreamingHttpResponse(
+        stream, status=status, content_type="application/octet-stream"
+    )
     for key, value in headers.items():
-        response[key] = value
-    return response
+        streaming[key] = value
+    return streaming
 
 
 # ------------------------------------------------------------------- uploads

@@ -50,7 +50,7 @@ def _call(path: str, body: bytes = b"", method: str = "POST") -> tuple[int, dict
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     upkeep = handlers.close_old_connections
-    handlers.close_old_connections = lambda: None
+    handlers.close_old_connections = lambda **_: None
     try:
         b"".join(application(environ, start_response))
     finally:

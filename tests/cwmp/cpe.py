@@ -10,6 +10,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.test import Client
 
@@ -107,7 +108,7 @@ class ScriptedCPE:
     def post(self, body: bytes = b"", **extra):
         if not self.use_cookies:
             self.client.cookies.clear()
-        headers = {"REMOTE_ADDR": self.address, "REMOTE_PORT": str(self.port)}
+        headers: dict[str, Any] = {"REMOTE_ADDR": self.address, "REMOTE_PORT": str(self.port)}
         if self.authorization:
             headers["HTTP_AUTHORIZATION"] = self.authorization
         headers.update(extra)

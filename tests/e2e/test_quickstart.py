@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -53,7 +54,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _until(condition, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+def _until(condition: Callable[[], object], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

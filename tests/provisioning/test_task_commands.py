@@ -25,7 +25,8 @@ def run(capsys, *argv: str) -> tuple[int, dict, str]:
         call_command(*argv)
         status = 0
     except SystemExit as exc:
-        status = int(exc.code)
+        assert isinstance(exc.code, int)  # the commands exit with a status number
+        status = exc.code
     captured = capsys.readouterr()
     return status, json.loads(captured.out) if captured.out else {}, captured.err
 

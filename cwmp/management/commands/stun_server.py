@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from cwmp.wakeup import stun
 
@@ -20,7 +20,7 @@ from cwmp.wakeup import stun
 class Command(BaseCommand):
     help = "Run the STUN server (TR-111) that learns CPEs' UDP connection-request addresses."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--host",
             default=settings.CWMP_STUN_HOST,

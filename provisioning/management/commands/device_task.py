@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devices.selectors import devices_matching_id
 from provisioning.management.taskjson import task_as_json
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         "Queue a task for a device; optionally send a connection request and wait for the result."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant", help="tenant slug")
         parser.add_argument(
             "device_id",
@@ -48,7 +49,7 @@ class Command(BaseCommand):
             "--wait", type=float, default=0, help="seconds to wait for the task to finish"
         )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"no tenant {options['tenant']!r}", returncode=2)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from provisioning import services
 from provisioning.management.taskjson import task_as_json
@@ -27,11 +28,11 @@ class Command(BaseCommand):
         "Cancel a queued task, or one that waits for the device's report (transfers, diagnostics)."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant", help="tenant slug")
         parser.add_argument("task_id", type=int, help="the task's id (device_task prints it)")
 
-    def handle(self, *args, tenant: str, task_id: int, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, tenant: str, task_id: int, **options: Any) -> None:
         found = Tenant.objects.filter(slug=tenant).first()
         if found is None:
             raise CommandError(f"no tenant {tenant!r}", returncode=2)

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from tenants.models import Role, Tenant, validate_auth_methods
 from tenants.services import membership_grant, staff_user_ensure, tenant_create
@@ -44,11 +44,11 @@ QUICKSTART_ARGS = (
 class Command(BaseCommand):
     help = "Create or update the demo tenant and the staff admin."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", default="demo")
         parser.add_argument("--quiet", action="store_true")
 
-    def handle(self, *args, tenant: str, quiet: bool, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, tenant: str, quiet: bool, **options: Any) -> None:
         admin_username = _env("ACS_ADMIN_USERNAME") or "admin"
         admin_password = _env("ACS_ADMIN_PASSWORD") or None
         generated_admin = None
@@ -57,8 +57,8 @@ class Command(BaseCommand):
         )
         if created and not admin_password:
             generated_admin = secrets.token_urlsafe(12)
-            user.set_password(generated_admin)  # type: ignore[attr-defined]
-            user.save()  # type: ignore[attr-defined]
+            user.set_password(generated_admin)
+            user.save()
 
         auth_methods = (_env("ACS_DEMO_CPE_AUTH") or "digest,basic").replace(" ", "")
         try:
@@ -77,7 +77,7 @@ class Command(BaseCommand):
         override_username = _env("ACS_DEMO_CPE_USERNAME")
         override_password = _env("ACS_DEMO_CPE_PASSWORD")
         cpe_username = override_username or DEFAULT_CPE_USERNAME
-        cpe_password: str | None = override_password or generated
+        cpe_password = override_password or generated
 
         demo = Tenant.objects.filter(slug=tenant).first()
         is_new = demo is None
@@ -90,6 +90,7 @@ class Command(BaseCommand):
             # The simulator listens on loopback; real deployments list their CPE networks.
             demo.connection_request_networks = "127.0.0.0/8"
         notice = ""
+        printed_password: str | None = cpe_password
         if demo.has_cpe_credentials(cpe_username, cpe_password):
             pass
         elif is_new or not demo.cpe_username:
@@ -103,7 +104,7 @@ class Command(BaseCommand):
         else:
             # Set by an earlier override or in the admin: keep them, and say
             # so instead of printing a password that would not work.
-            cpe_username, cpe_password = demo.cpe_username, None
+            cpe_username, printed_password = demo.cpe_username, None
             notice = (
                 "kept: an earlier run with ACS_DEMO_CPE_* (or the admin) set them, not make"
                 " run's generated ones; ACS_DEMO_CPE_PASSWORD=… make run changes them"
@@ -126,11 +127,11 @@ class Command(BaseCommand):
             out("  password:      (set on first run; change it with manage.py changepassword)")
         out(f"CWMP URL:        {cwmp_url}")
         out(f"  CPE user:      {cpe_username}")
-        if cpe_password is None:
+        if printed_password is None:
             out("  CPE password:  (not printed: not the one make run generated)")
         else:
             source = " (from ACS_DEMO_CPE_PASSWORD)" if override_password else ""
-            out(f"  CPE password:  {cpe_password}{source}")
+            out(f"  CPE password:  {printed_password}{source}")
         if notice:
             out(f"  CPE credentials {notice}")
         was = f"   (was {previous_auth})" if not is_new and previous_auth != auth_methods else ""
@@ -138,7 +139,7 @@ class Command(BaseCommand):
         if not (demo.allows_digest or demo.allows_basic):
             out("Simulator:       certificates only: README, CWMP over HTTPS, Trying it")
             return
-        password = cpe_password if cpe_password is not None else "<the demo CPE password>"
+        password = printed_password if printed_password is not None else "<the demo CPE password>"
         simulator = (
             f".venv/bin/python -m cpesim --acs-url {cwmp_url} --username {cpe_username}"
             f" --password {password} --dump {QUICKSTART_DUMP} --count {QUICKSTART_COUNT}"
