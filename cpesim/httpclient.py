@@ -268,7 +268,7 @@ class HttpConnection:
 
     @staticmethod
     async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         total = 0
         while True:
             line = await reader.readuntil(b"\r\n")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import models
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AbstractUser, AnonymousUser
 
 # Which roles may do what. "view" is every member; "change" adds work on
 # devices (tasks, parameters); "delete" and "admin" are tenant admins only.
@@ -42,7 +42,7 @@ class TenantScopedQuerySet(models.QuerySet):
         return self.filter(**{self.tenant_field: tenant})
 
     def restrict(
-        self, user: AbstractBaseUser | AnonymousUser, action: str = "view"
+        self, user: AbstractUser | AnonymousUser, action: str = "view"
     ) -> TenantScopedQuerySet:
         """Rows of the tenants in which ``user`` holds a role allowing ``action``."""
         if not user.is_authenticated or not user.is_active:

@@ -108,3 +108,16 @@ def test_settings_are_read_with_their_defaults_in_settings_py_only():
         if re.search(r"getattr\(\s*settings\s*,", text)
     ]
     assert not offenders, offenders
+
+
+def test_no_module_is_over_600_lines():
+    # A module that outgrows one idea is split along its concerns
+    # (ARCHITECTURE.md); tests and migrations are exempt.
+    limit = 600
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts and (lines := len(path.read_text().splitlines())) > limit
+    }
+    assert not long, long

@@ -7,6 +7,7 @@ import re
 import time
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 import pytest
 from lxml import etree
@@ -14,6 +15,16 @@ from lxml import etree
 from cwmp.protocol import codec
 from cwmp.protocol import messages as m
 from cwmp.protocol.codec import CodecError, is_empty, parse, reader, serialize
+
+_M = TypeVar("_M", bound=m.Message)
+
+
+def body_of(data: bytes | bytearray | memoryview, kind: type[_M]) -> _M:
+    """The parsed message, checked to be the kind the test expects."""
+    body = parse(data).body
+    assert isinstance(body, kind), body
+    return body
+
 
 NS10, NS11, NS12, NS13 = m.CWMP_NS_1_0, m.CWMP_NS_1_1, m.CWMP_NS_1_2, m.CWMP_NS_1_3
 T0 = datetime(2024, 3, 5, 6, 22, 1, tzinfo=UTC)
@@ -26,7 +37,8 @@ def _fault_struct(code: int = 0) -> m.FaultStruct:
     return m.FaultStruct(fault_code=code, fault_string=m.FAULT_STRINGS.get(code, ""))
 
 
-def _result(cls: type = m.OpResultStruct, **overrides: object) -> m.OpResultStruct:
+def _result(cls: type = m.OpResultStruct, **overrides: object) -> Any:
+    # Either result struct (OpResultStruct or AutonOpResultStruct), built from one set of values.
     values: dict[str, object] = {
         "uuid": UUID,
         "deployment_unit_ref": "Device.SoftwareModules.DeploymentUnit.1",
@@ -371,7 +383,7 @@ def test_naive_datetime_is_utc_and_none_is_unknown_time() -> None:
     out = serialize(m.Envelope(naive, NS10))
     assert b"<StartTime>2024-01-01T12:00:00Z</StartTime>" in out
     assert b"<CompleteTime>0001-01-01T00:00:00Z</CompleteTime>" in out
-    back = parse(out).body
+    back = body_of(out, m.TransferComplete)
     assert back.start_time == datetime(2024, 1, 1, 12, tzinfo=UTC)
     assert back.complete_time is None
 
@@ -443,7 +455,7 @@ def test_output_values_typed_booleans_numeric_and_polymorphic_operations() -> No
 def test_output_escapes_and_preserves_carriage_returns() -> None:
     out = serialize(m.Envelope(m.Reboot(command_key="a<b>&c\"d'e\r\n"), NS10))
     assert b"<CommandKey>a&lt;b&gt;&amp;c\"d'e&#13;\n</CommandKey>" in out
-    assert parse(out).body.command_key == "a<b>&c\"d'e\r\n"
+    assert body_of(out, m.Reboot).command_key == "a<b>&c\"d'e\r\n"
 
 
 def test_output_refuses_characters_xml_cannot_carry() -> None:
@@ -719,7 +731,7 @@ def test_xsi_type_normalisation(decl: str, written: str, expected: str) -> None:
         f'<Name>A</Name><Value xsi:type="{written}">v</Value>'
         "</ParameterValueStruct></ParameterList></cwmp:GetParameterValuesResponse>"
     )
-    assert parse(body).body.parameter_list[0].type == expected
+    assert body_of(body, m.GetParameterValuesResponse).parameter_list[0].type == expected
 
 
 def test_xsi_bound_to_old_instance_namespace() -> None:
@@ -730,7 +742,8 @@ def test_xsi_bound_to_old_instance_namespace() -> None:
         '<ParameterValueStruct><Name>A</Name><Value i:type="d:int">-5</Value></ParameterValueStruct>'
         "</ParameterList></cwmp:GetParameterValuesResponse></S:Body></S:Envelope>"
     ).encode()
-    assert parse(body).body.parameter_list[0] == m.ParameterValueStruct("A", "-5", "xsd:int")
+    response = body_of(body, m.GetParameterValuesResponse)
+    assert response.parameter_list[0] == m.ParameterValueStruct("A", "-5", "xsd:int")
 
 
 @pytest.mark.parametrize(
@@ -751,13 +764,14 @@ def test_booleans_in_any_spelling(text: str, expected: bool) -> None:
         header=f'<cwmp:HoldRequests SOAP-ENV:mustUnderstand="1">{text}</cwmp:HoldRequests>',
     )
     env = parse(body)
+    assert isinstance(env.body, m.GetParameterNames)
     assert env.body.next_level is expected
     assert env.hold_requests is expected
     body = _soap(
         "<cwmp:GetParameterNamesResponse><ParameterList><ParameterInfoStruct><Name>X.</Name>"
         f"<Writable>{text}</Writable></ParameterInfoStruct></ParameterList></cwmp:GetParameterNamesResponse>"
     )
-    assert parse(body).body.parameter_list[0].writable is expected
+    assert body_of(body, m.GetParameterNamesResponse).parameter_list[0].writable is expected
 
 
 @pytest.mark.parametrize(
@@ -803,7 +817,7 @@ def test_event_codes_kept_as_sent() -> None:
         "<EventStruct><EventCode>X 00E0FC CUSTOM</EventCode><CommandKey>ck</CommandKey></EventStruct>"
         "</Event></cwmp:Inform>"
     )
-    events = parse(body).body.event
+    events = body_of(body, m.Inform).event
     assert [(e.event_code, e.command_key) for e in events] == [
         ("0 bootstrap", ""),
         (" 4 VALUE CHANGE", ""),
@@ -826,7 +840,7 @@ def test_cdata_and_entities_in_values() -> None:
         "<ParameterValueStruct><Name>B</Name><Value>&lt;&#233;&#x263A;&amp;&gt;</Value>"
         "</ParameterValueStruct></ParameterList></cwmp:GetParameterValuesResponse>"
     )
-    params = parse(body).body.parameter_list
+    params = body_of(body, m.GetParameterValuesResponse).parameter_list
     assert params[0].value == "<b>bold</b> & more"
     assert params[1].value == "<é☺&>"
 
@@ -931,7 +945,7 @@ def test_soap_fault_without_cwmp_detail_and_bare_cwmp_fault() -> None:
     body = _soap(
         "<SOAP-ENV:Fault><faultcode>Server</faultcode><faultstring>boom</faultstring></SOAP-ENV:Fault>"
     )
-    fault = parse(body).body
+    fault = body_of(body, m.Fault)
     assert (fault.fault_code, fault.fault_string, fault.soap_faultcode) == (0, "boom", "Server")
     body = _soap(
         "<cwmp:Fault><FaultCode>9002</FaultCode><FaultString>oops</FaultString></cwmp:Fault>",
@@ -1075,8 +1089,8 @@ def test_xxe_never_reads_the_file() -> None:
 
 
 def test_bytearray_and_memoryview_are_accepted() -> None:
-    assert parse(bytearray(HUAWEI_INFORM)).body.device_id.oui == "00E0FC"
-    assert parse(memoryview(HUAWEI_INFORM)).body.device_id.oui == "00E0FC"
+    assert body_of(bytearray(HUAWEI_INFORM), m.Inform).device_id.oui == "00E0FC"
+    assert body_of(memoryview(HUAWEI_INFORM), m.Inform).device_id.oui == "00E0FC"
     with pytest.raises(TypeError):
         parse(HUAWEI_INFORM.decode())  # type: ignore[arg-type]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -38,7 +39,7 @@ SCHEMA_FOR_NS = {
 
 
 class _OfflineResolver(etree.Resolver):
-    def resolve(self, system_url, public_id, context):  # type: ignore[no-untyped-def]
+    def resolve(self, system_url, public_id, context):
         local = LOCATIONS.get(system_url)
         if local is not None:
             return self.resolve_filename(str(SCHEMAS / local), context)
@@ -112,7 +113,7 @@ PARAMS = [
 ]
 
 
-def _result(**extra: object) -> dict[str, object]:
+def _result(**extra: Any) -> dict[str, Any]:
     return {
         "uuid": UUID,
         "deployment_unit_ref": "Device.SoftwareModules.DeploymentUnit.1",

@@ -177,7 +177,7 @@ def udp_listener():
 def make_device(
     *, networks: str = "127.0.0.0/8", url: str = "", udp: str = "", password: str = PASSWORD
 ):
-    device = DeviceFactory(
+    device = DeviceFactory.create(
         connection_request_url=url,
         connection_request_username=USERNAME,
         connection_request_password=password,
