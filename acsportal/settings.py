@@ -210,11 +210,11 @@ CWMP_SESSION_TIMEOUT = env.int("CWMP_SESSION_TIMEOUT", default=30)
 CWMP_MAX_SESSIONS = env.int("CWMP_MAX_SESSIONS", default=1000)
 CWMP_RETRY_AFTER = env.int("CWMP_RETRY_AFTER", default=60)
 # New sessions are also refused while requests wait longer than this in front
-# of the server (a standing queue, cwmp/overload.py); 0 turns that off.
+# of the server (a standing queue, cwmp/endpoint/overload.py); 0 turns that off.
 CWMP_QUEUE_TARGET_MS = env.int("CWMP_QUEUE_TARGET_MS", default=250)
 CWMP_QUEUE_INTERVAL_MS = env.int("CWMP_QUEUE_INTERVAL_MS", default=1000)
 # How often each server process closes the logs of sessions whose CPE went
-# silent (cwmp/housekeeping.py).
+# silent (cwmp/endpoint/housekeeping.py).
 CWMP_HOUSEKEEPING_INTERVAL = env.int("CWMP_HOUSEKEEPING_INTERVAL", default=60)
 # Addresses of reverse proxies whose X-Forwarded-For / X-Client-Port (the
 # CPE's own address and port) are trusted; the CWMP path keys cookie-less
@@ -228,7 +228,7 @@ CWMP_NONCE_TTL = env.int("CWMP_NONCE_TTL", default=300)
 # Seconds a tenant object stays cached in each process on the CWMP path.
 CWMP_TENANT_CACHE_SECONDS = env.int("CWMP_TENANT_CACHE_SECONDS", default=30)
 
-# Connection requests (cwmp/connreq.py, cwmp/tasks.py).
+# Connection requests (cwmp/wakeup/connreq.py, cwmp/wakeup/udp.py, cwmp/wakeup/jobs.py).
 CWMP_CONNREQ_TIMEOUT = env.float("CWMP_CONNREQ_TIMEOUT", default=5.0)
 CWMP_CONNREQ_TLS_VERIFY = env.bool("CWMP_CONNREQ_TLS_VERIFY", default=True)
 CWMP_CONNREQ_UDP_COPIES = env.int("CWMP_CONNREQ_UDP_COPIES", default=3)

@@ -1,9 +1,12 @@
 """Tenancy scoping shared by every tenant-owned model.
 
-There is exactly one way to get a queryset that a person may see:
-``Model.objects.restrict(user, action)`` (or ``for_tenant`` where the tenant
-is already known, as on the CWMP path). Views, viewsets, admin and services
-all go through it, so no second path can forget the tenant filter.
+The querysets of tenant-owned models offer ``Model.objects.restrict(user,
+action)`` for what a person may see, and ``for_tenant`` where the tenant is
+already known (as on the CWMP path). Today the admin's tenant-scoped pages
+(``tenants.admin_mixins``) use ``restrict``; the CWMP path and the
+``manage.py`` commands filter by tenant themselves. Issue 10 makes
+``restrict`` the one mechanism every person-facing query goes through, with
+object grants, and a test that enumerates every route to prove it.
 """
 
 from __future__ import annotations

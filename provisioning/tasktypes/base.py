@@ -30,7 +30,13 @@ class Outcome:
 
 @dataclass(slots=True)
 class Context:
-    """What a type may read while building or completing (no queries of its own)."""
+    """What a type knows of the device while it builds an RPC or takes the answer.
+
+    Building runs no query: everything it needs is here, loaded by the task
+    session. Completing stores what the CPE answered through
+    ``devices.services`` (parameter values, names, attributes), the only
+    writes a type makes.
+    """
 
     device_pk: int
     now: datetime
