@@ -42,7 +42,7 @@ run-cluster: venv
 test: venv
 	@status=0; \
 	echo "== Lint: ruff, mypy and the import contracts (.importlinter)"; \
-	$(BIN)/ruff check --quiet . && $(BIN)/mypy --no-error-summary && $(BIN)/lint-imports --no-cache || status=1; \
+	$(BIN)/ruff check --quiet . && $(BIN)/mypy --no-error-summary && $(BIN)/lint-imports --no-cache --no-logo || status=1; \
 	echo "== SQLite, in-process cache and channel layer"; \
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest || status=1; \
 	if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then \
@@ -57,7 +57,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/lint-imports --no-cache
+	$(BIN)/lint-imports --no-cache --no-logo
 
 format: venv
 	$(BIN)/ruff format .

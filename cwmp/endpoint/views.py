@@ -179,7 +179,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         if isinstance(verdict_or_refusal, HttpResponse):
             return verdict_or_refusal
         verdict = verdict_or_refusal
-        credentials = "device" if cpeauth.has_own_credentials(tenant, device) else "tenant"
+        credentials = "device" if own is not None else "tenant"
 
     if device is None and device_selectors.device_registered_elsewhere(
         tenant=tenant,
