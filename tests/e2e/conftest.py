@@ -43,6 +43,19 @@ def _database_url() -> str:
     return f"postgres://{user}@{host}:{port}/{db['NAME']}"
 
 
+def process_env(**overrides: str) -> dict[str, str]:
+    """The environment of a ``manage.py`` or worker process beside the test's server.
+
+    Same database, secret (it signs nonces and links) and Redis as the
+    server the test started, so what one process writes the other reads.
+    """
+    env = dict(os.environ, DATABASE_URL=_database_url(), SECRET_KEY=settings.SECRET_KEY)
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    env.update(overrides)
+    return env
+
+
 @dataclass
 class Server:
     base: str

@@ -12,7 +12,7 @@ import pytest
 from cpesim import BackgroundLoop
 from devices.models import Device
 from provisioning.models import Task, TaskState
-from tests.e2e.conftest import ROOT
+from tests.e2e.conftest import ROOT, process_env
 from tests.e2e.test_sessions import assert_completed, cpe_for
 
 pytestmark = pytest.mark.e2e
@@ -134,21 +134,8 @@ def test_connection_request_refused_outside_the_allow_list(e2e_tenant, acs_serve
 
 
 def _env(server):
-    import os
-
-    from django.conf import settings
-
-    from tests.e2e.conftest import _database_url
-
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=_database_url(),
-        SECRET_KEY=settings.SECRET_KEY,
-        CWMP_CONNREQ_DEVICE_INTERVAL="0",
-    )
-    if settings.REDIS_URL:
-        env["REDIS_URL"] = settings.REDIS_URL
-    return env
+    # Connection requests back to back in one test: no coalescing.
+    return process_env(CWMP_CONNREQ_DEVICE_INTERVAL="0")
 
 
 @pytest.fixture

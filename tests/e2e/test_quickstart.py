@@ -9,7 +9,6 @@ simulator left running, device_task from another process, then the
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from django.test import Client
 
 from devices.models import Device, SessionLog
 from provisioning.models import Task, TaskState
-from tests.e2e.conftest import ROOT, _database_url
+from tests.e2e.conftest import ROOT, process_env
 from tests.readme import quick_start_commands
 
 pytestmark = pytest.mark.e2e
@@ -43,15 +42,6 @@ def as_run_here(command: str, state_dir) -> list[str]:
     if argv[1:3] == ["-m", "cpesim"]:
         argv += ["--state-dir", str(state_dir)]
     return argv
-
-
-def _env() -> dict[str, str]:
-    from django.conf import settings
-
-    env = dict(os.environ, DATABASE_URL=_database_url(), SECRET_KEY=settings.SECRET_KEY)
-    if settings.REDIS_URL:
-        env["REDIS_URL"] = settings.REDIS_URL
-    return env
 
 
 def _until(condition: Callable[[], object], timeout: float = 30) -> None:
@@ -100,7 +90,7 @@ def test_the_readmes_first_ten_minutes(
             capture_output=True,
             text=True,
             timeout=60,
-            env=_env(),
+            env=process_env(),
         )
         assert run.returncode == 0, run.stdout + run.stderr
         printed = json.loads(run.stdout)
@@ -211,7 +201,7 @@ def test_a_restarted_simulator_answers_connection_requests_with_the_provisioned_
             capture_output=True,
             text=True,
             timeout=90,
-            env=_env(),
+            env=process_env(),
         )
         assert task.returncode == 0, task.stdout + task.stderr + log.read_text()
         assert json.loads(task.stdout)["state"] == "done"
