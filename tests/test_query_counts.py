@@ -58,10 +58,10 @@ def test_periodic_session_with_changed_values(cpe):
         cpe.session(inform_body("SN1", ("4 VALUE CHANGE",), params=changed))
 
 
-def test_first_contact_inform(cpe):
+def test_bootstrap_inform(cpe):
     # A device never seen: created, its values stored, the tenant's
     # connection-request credentials and periodic-inform policy queued.
-    with pinned("cwmp.first_contact_inform"):
+    with pinned("cwmp.bootstrap_inform"):
         assert cpe.inform(inform_body("SN1", ("0 BOOTSTRAP", "1 BOOT"))).status_code == 200
 
 
