@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from devices.models import CpeRequest, Device, Parameter, SessionLog
-from tenants.admin_mixins import TenantScopedAdmin
+from tenants.admin_mixins import ReadOnlyAdmin, TenantScopedAdmin
 
 # Shown, all read-only, in the inlines. Tuples: one value that both ``fields``
 # and ``readonly_fields`` take (as lists, their element types differ).
@@ -48,18 +48,16 @@ class DeviceAdmin(TenantScopedAdmin):
 
 
 @admin.register(Parameter)
-class ParameterAdmin(TenantScopedAdmin):
+class ParameterAdmin(ReadOnlyAdmin):
+    # Values are what the device reported; they change through tasks, never by hand.
     list_display = ["device", "path", "value", "type", "writable", "updated"]
     search_fields = ["path", "value", "device__device_id"]
     list_select_related = ["device"]
-    raw_id_fields = ["device"]
-
-    def _tenant_id(self, obj: Parameter) -> int:
-        return obj.device.tenant_id
+    autocomplete_fields = ["device"]
 
 
 @admin.register(SessionLog)
-class SessionLogAdmin(TenantScopedAdmin):
+class SessionLogAdmin(ReadOnlyAdmin):
     list_display = [
         "device",
         "started",
@@ -72,13 +70,13 @@ class SessionLogAdmin(TenantScopedAdmin):
     list_filter = ["outcome", "tenant"]
     search_fields = ["device__device_id", "session_id"]
     list_select_related = ["device"]
-    raw_id_fields = ["device"]
+    autocomplete_fields = ["device"]
 
 
 @admin.register(CpeRequest)
-class CpeRequestAdmin(TenantScopedAdmin):
+class CpeRequestAdmin(ReadOnlyAdmin):
     list_display = ["device", "method", "command_key", "fault_code", "received", "handled"]
     list_filter = ["method", "tenant"]
     search_fields = ["device__device_id", "command_key"]
     list_select_related = ["device"]
-    raw_id_fields = ["device"]
+    autocomplete_fields = ["device"]

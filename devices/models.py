@@ -7,7 +7,7 @@ from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 
 from tenants.models import Tenant
-from tenants.querysets import TenantScopedManager, TenantScopedQuerySet
+from tenants.querysets import DeviceOwnedManager, DeviceOwnedQuerySet, GrantedManager
 
 
 class Device(models.Model):
@@ -63,7 +63,7 @@ class Device(models.Model):
 
     created = models.DateTimeField(auto_now_add=True)
 
-    objects = TenantScopedManager()
+    objects = GrantedManager()
 
     class Meta:
         constraints = [
@@ -124,7 +124,7 @@ class _SearchableValue(models.Func):
     output_field = models.BooleanField()
 
 
-class ParameterQuerySet(TenantScopedQuerySet):
+class ParameterQuerySet(DeviceOwnedQuerySet):
     tenant_field = "device__tenant"
 
     def searchable(self) -> ParameterQuerySet:
@@ -186,7 +186,7 @@ class SessionOutcome(models.TextChoices):
     ERROR = "error", "Ended by an error"
 
 
-class SessionLogQuerySet(TenantScopedQuerySet):
+class SessionLogQuerySet(DeviceOwnedQuerySet):
     pass
 
 
@@ -245,7 +245,7 @@ class CpeRequest(models.Model):
     received = models.DateTimeField()
     handled = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantScopedManager()
+    objects = DeviceOwnedManager()
 
     class Meta:
         indexes = [models.Index(fields=["device", "command_key"], name="cpereq_device_key")]

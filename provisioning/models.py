@@ -7,7 +7,7 @@ from django.db import models
 
 from devices.models import Device
 from tenants.models import Tenant
-from tenants.querysets import TenantScopedManager, TenantScopedQuerySet
+from tenants.querysets import DeviceOwnedManager, DeviceOwnedQuerySet
 
 
 class TaskState(models.TextChoices):
@@ -56,7 +56,7 @@ class Task(models.Model):
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantScopedManager()
+    objects = DeviceOwnedManager()
 
     class Meta:
         indexes = [
@@ -89,7 +89,7 @@ class Fault(models.Model):
     session_id = models.CharField(max_length=32, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
-    objects = TenantScopedManager()
+    objects = DeviceOwnedManager()
 
     class Meta:
         indexes = [models.Index(fields=["device", "-created"], name="fault_device_created")]
@@ -152,7 +152,7 @@ class File(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    objects = TenantScopedManager()
+    objects = DeviceOwnedManager()
 
     class Meta:
         ordering = ["-created"]
@@ -162,7 +162,7 @@ class File(models.Model):
         return f"{self.name} ({self.file_type} {self.version})".strip()
 
 
-class FileFetchQuerySet(TenantScopedQuerySet):
+class FileFetchQuerySet(DeviceOwnedQuerySet):
     # A fetch belongs to the tenant of the file fetched.
     tenant_field = "file__tenant"
 

@@ -9,7 +9,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from tenants.querysets import ROLE_ACTIONS, TenantScopedManager, roles_for
+from tenants.querysets import (
+    ROLE_ACTIONS,
+    SCOPE_GRANTED,
+    SCOPE_TENANT,
+    TenantScopedManager,
+    roles_for,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser, AnonymousUser
@@ -42,13 +48,17 @@ def validate_networks(value: str) -> None:
 
 class TenantQuerySet(models.QuerySet):
     def restrict(self, user: AbstractUser | AnonymousUser, action: str = "view") -> TenantQuerySet:
+        """The tenants in which ``user`` may ``action`` (whatever the scope of the membership)."""
         if not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_superuser:
             return self.all()
-        return self.filter(
-            memberships__user=user, memberships__role__in=roles_for(action)
-        ).distinct()
+        memberships = user.memberships.filter(role__in=roles_for(action))  # type: ignore[attr-defined]
+        if action != "view":
+            # Tenant-wide work (settings, memberships) needs a tenant-wide
+            # membership: one limited to granted devices only reads the tenant.
+            memberships = memberships.filter(scope=SCOPE_TENANT)
+        return self.filter(pk__in=memberships.values("tenant_id"))
 
 
 class Tenant(models.Model):
@@ -159,7 +169,13 @@ class Tenant(models.Model):
 class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
     OPERATOR = "operator", "Operator"
+    HELPDESK = "helpdesk", "Helpdesk"
     VIEWER = "viewer", "Viewer"
+
+
+class Scope(models.TextChoices):
+    TENANT = SCOPE_TENANT, "The whole tenant"
+    GRANTED = SCOPE_GRANTED, "Only the devices granted to the person"
 
 
 class Membership(models.Model):
@@ -170,6 +186,13 @@ class Membership(models.Model):
     )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    scope = models.CharField(
+        max_length=10,
+        choices=Scope.choices,
+        default=Scope.TENANT,
+        help_text="Granted: the role applies only to the devices granted to the person "
+        "(object permissions), e.g. a helpdesk agent for some customers.",
+    )
 
     objects = TenantScopedManager()
 

@@ -46,7 +46,15 @@ from provisioning.tasktypes.transfers import (
     UploadType,
 )
 
-__all__ = ["TASK_TYPES", "Context", "InvalidTask", "Outcome", "TaskType"]
+__all__ = [
+    "SAFE_TASK_TYPES",
+    "TASK_TYPES",
+    "Context",
+    "InvalidTask",
+    "Outcome",
+    "TaskType",
+    "action_for",
+]
 
 _BASE_TYPES: tuple[TaskType, ...] = (
     GetRPCMethodsType(),
@@ -71,3 +79,28 @@ _BASE_TYPES: tuple[TaskType, ...] = (
     SetAndVerifyType(),
 )
 TASK_TYPES: dict[str, TaskType] = {t.name: t for t in (*_BASE_TYPES, *DIAGNOSTIC_TYPES)}
+
+# The safe device actions (issue 10's helpdesk role, action "operate"): they
+# read, restart or diagnose and change no configuration. Everything else
+# (values, objects, attributes, transfers, software, factory reset) needs
+# "add" (operators and admins).
+SAFE_TASK_TYPES: frozenset[str] = frozenset(
+    {
+        "get_rpc_methods",
+        "get_parameter_names",
+        "get_parameter_values",
+        "get_parameter_attributes",
+        "refresh",
+        "reboot",
+        "schedule_inform",
+        "get_queued_transfers",
+        "get_all_queued_transfers",
+        *(t.name for t in DIAGNOSTIC_TYPES),
+    }
+)
+assert SAFE_TASK_TYPES <= TASK_TYPES.keys()
+
+
+def action_for(task_type: str) -> str:
+    """The action (``tenants.querysets.ROLE_ACTIONS``) that queuing ``task_type`` needs."""
+    return "operate" if task_type in SAFE_TASK_TYPES else "add"
