@@ -44,6 +44,7 @@ class DeviceAdmin(TenantScopedAdmin):
     search_fields = ["device_id", "serial_number", "mac_address", "ip_address"]
     readonly_fields = ["cwmp_ha1_md5", "cwmp_ha1_sha256", "inform_digest", "created"]
     date_hierarchy = "last_inform"
+    ordering = ["device_id"]  # stable pages (and autocompletes) over millions of rows
     inlines = [SessionLogInline, ParameterInline]
 
 

@@ -71,13 +71,15 @@ class TenantScopedAdmin(admin.ModelAdmin):
         assert isinstance(qs, TenantScopedQuerySet | TenantQuerySet)  # every model admin'd here
         return qs.restrict(request.user, "view")
 
-    def _get_obj_does_not_exist_redirect(
-        self, request: HttpRequest, opts: Any, object_id: str
-    ) -> Any:
-        # Django's hook for an object outside get_queryset (change, delete,
-        # history views): its redirect with "doesn't exist" would still
-        # differ from a real 404; the object is not there for this person.
-        raise Http404("no such object")
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        # Every object page (change, delete, history) looks its object up
+        # here, before any permission check: outside the person's scope it
+        # is not there, a 404 like an id that never existed (never a 403 or
+        # Django's "doesn't exist" redirect, which would tell the two apart).
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("no such object")
+        return obj
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         filters = []
