@@ -18,11 +18,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from devices.models import Device
 from devices.selectors import devices_matching_id
+from provisioning.management.acting import acting_user, add_acting_argument, scope
 from provisioning.management.taskjson import task_as_json
 from provisioning.models import TaskState
 from provisioning.services import task_run
-from provisioning.tasktypes import TASK_TYPES, InvalidTask
+from provisioning.tasktypes import TASK_TYPES, InvalidTask, action_for
 from tenants.models import Tenant
 
 
@@ -48,12 +50,27 @@ class Command(BaseCommand):
         parser.add_argument(
             "--wait", type=float, default=0, help="seconds to wait for the task to finish"
         )
+        add_acting_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
+        user = acting_user(options["acting_as"])
+        tenant = scope(Tenant.objects.all(), user, "view").filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"no tenant {options['tenant']!r}", returncode=2)
         matches = devices_matching_id(tenant=tenant, device_id=options["device_id"])
+        if user is not None:
+            # A device the person may not act on is not there for them; one
+            # they may see but not configure gets a clear refusal.
+            visible = scope(Device.objects.all(), user, "view").filter(
+                pk__in=[d.pk for d in matches]
+            )
+            matches = [d for d in matches if d in set(visible)]
+            allowed = scope(Device.objects.all(), user, action_for(options["type"]))
+            if matches and not allowed.filter(pk__in=[d.pk for d in matches]).exists():
+                raise CommandError(
+                    f"{user.username}'s role does not allow {options['type']} on this device",
+                    returncode=2,
+                )
         if not matches:
             raise CommandError(f"no device {options['device_id']!r} in {tenant.slug}", returncode=2)
         if len(matches) > 1:
@@ -74,6 +91,7 @@ class Command(BaseCommand):
                 device=device,
                 type=options["type"],
                 args=task_args,
+                requested_by=user,
                 via="cli",
                 connection_request=options["connection_request"],
                 wait=options["wait"],

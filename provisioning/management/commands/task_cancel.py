@@ -17,9 +17,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from provisioning import services
+from provisioning.management.acting import acting_user, add_acting_argument, scope
 from provisioning.management.taskjson import task_as_json
 from provisioning.models import Task, TaskState
-from provisioning.tasktypes import InvalidTask
+from provisioning.tasktypes import InvalidTask, action_for
 from tenants.models import Tenant
 
 
@@ -31,14 +32,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant", help="tenant slug")
         parser.add_argument("task_id", type=int, help="the task's id (device_task prints it)")
+        add_acting_argument(parser)
 
     def handle(self, *args: Any, tenant: str, task_id: int, **options: Any) -> None:
-        found = Tenant.objects.filter(slug=tenant).first()
+        user = acting_user(options["acting_as"])
+        found = scope(Tenant.objects.all(), user, "view").filter(slug=tenant).first()
         if found is None:
             raise CommandError(f"no tenant {tenant!r}", returncode=2)
-        task = Task.objects.for_tenant(found).select_related("device").filter(pk=task_id).first()
+        tasks = scope(Task.objects.for_tenant(found), user, "view")
+        task = tasks.select_related("device").filter(pk=task_id).first()
         if task is None:
             raise CommandError(f"no task {task_id} in {found.slug}", returncode=2)
+        if not scope(Task.objects.all(), user, action_for(task.type)).filter(pk=task.pk).exists():
+            raise CommandError(
+                f"{user.username}'s role does not allow cancelling a {task.type} task", returncode=2
+            )
         refused = ""
         try:
             task = services.task_cancel(task=task)
