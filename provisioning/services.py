@@ -299,7 +299,10 @@ def provision_periodic_inform(
     if enabled and values.get(interval_path, "").strip() == str(interval):
         return None
     open_tasks = Task.objects.filter(
-        device=device, state__in=OPEN_STATES, requested_via=PERIODIC_POLICY_VIA
+        tenant_id=device.tenant_id,
+        device=device,
+        state__in=OPEN_STATES,
+        requested_via=PERIODIC_POLICY_VIA,
     )
     if open_tasks.exists():
         return None  # a second bootstrap before the first one's task ran
