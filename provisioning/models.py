@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from devices.models import Device
@@ -30,6 +33,11 @@ class Task(models.Model):
     session; if that session breaks, the next session sends it again once
     (``attempts`` counts), so nothing is lost and nothing is done twice by
     the ACS's own doing.
+
+    Its ``type`` and ``args`` are what the task type validated: a new row
+    whose arguments did not pass ``validate_args()`` (or ``clean()``) is
+    validated by ``save()`` itself, so no entry point stores a task its type
+    would refuse.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
@@ -58,6 +66,9 @@ class Task(models.Model):
 
     objects = TenantScopedManager()
 
+    # True once type and args came through validated_args (not stored).
+    _args_validated = False
+
     class Meta:
         indexes = [
             models.Index(fields=["device", "state", "id"], name="task_device_state"),
@@ -68,9 +79,39 @@ class Task(models.Model):
     def __str__(self) -> str:
         return f"{self.type} #{self.pk} for {self.device_id} ({self.state})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A row read back was validated when it was queued; a new one is
+        # validated here unless its creator did (one pass, no query).
+        if self._state.adding and not self._args_validated:
+            self.validate_args()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        from provisioning.tasktypes import TASK_TYPES, InvalidTask
+
+        errors: dict[str, str] = {}
+        if self.type not in TASK_TYPES:
+            errors["type"] = f"unknown task type {self.type!r}"
+        else:
+            try:
+                self.validate_args()
+            except InvalidTask as exc:
+                errors["args"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    def validate_args(self) -> None:
+        """Normalise ``args`` through the task type of ``type``; InvalidTask if it refuses them."""
+        # Imported here: the task types reach devices.services, which reads
+        # Device's fields at import, before the app registry is ready.
+        from provisioning.tasktypes import validated_args
+
+        self.args = validated_args(self.type, self.args)
+        self._args_validated = True
 
 
 class Fault(models.Model):

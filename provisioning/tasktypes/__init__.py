@@ -17,6 +17,8 @@ builds the registry from them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from provisioning.tasktypes.base import Context, InvalidTask, Outcome, TaskType
 from provisioning.tasktypes.device import (
     FactoryResetType,
@@ -46,7 +48,7 @@ from provisioning.tasktypes.transfers import (
     UploadType,
 )
 
-__all__ = ["TASK_TYPES", "Context", "InvalidTask", "Outcome", "TaskType"]
+__all__ = ["TASK_TYPES", "Context", "InvalidTask", "Outcome", "TaskType", "validated_args"]
 
 _BASE_TYPES: tuple[TaskType, ...] = (
     GetRPCMethodsType(),
@@ -71,3 +73,15 @@ _BASE_TYPES: tuple[TaskType, ...] = (
     SetAndVerifyType(),
 )
 TASK_TYPES: dict[str, TaskType] = {t.name: t for t in (*_BASE_TYPES, *DIAGNOSTIC_TYPES)}
+
+
+def validated_args(type: str, args: dict[str, Any] | None) -> dict[str, Any]:
+    """``args`` normalised by the task type ``type``; InvalidTask for an unknown type or bad args.
+
+    The one validation of a task, whatever queues it: the services, the
+    model's ``clean()`` (forms) and its ``save()`` of a new row all come here.
+    """
+    task_type = TASK_TYPES.get(type)
+    if task_type is None:
+        raise InvalidTask(f"unknown task type {type!r}; one of: {', '.join(sorted(TASK_TYPES))}")
+    return task_type.validate(dict(args or {}))
