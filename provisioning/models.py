@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from devices.models import Device
+from devices.models import Device, DeviceOwned
 from tenants.models import Tenant
 from tenants.querysets import TenantScopedManager, TenantScopedQuerySet
 
@@ -25,7 +25,7 @@ class TaskState(models.TextChoices):
 OPEN_STATES = (TaskState.QUEUED, TaskState.RUNNING)
 
 
-class Task(models.Model):
+class Task(DeviceOwned):
     """One RPC, or a composite action, for one device.
 
     A task for an offline device waits in ``queued`` until the device's next
@@ -34,7 +34,8 @@ class Task(models.Model):
     (``attempts`` counts), so nothing is lost and nothing is done twice by
     the ACS's own doing.
 
-    Its ``type`` and ``args`` are what the task type validated: a new row
+    Its device is its tenant's (:class:`~devices.models.DeviceOwned`), and
+    its ``type`` and ``args`` are what the task type validated: a new row
     whose arguments did not pass ``validate_args()`` (or ``clean()``) is
     validated by ``save()`` itself, so no entry point stores a task its type
     would refuse.
@@ -90,6 +91,10 @@ class Task(models.Model):
         from provisioning.tasktypes import TASK_TYPES, InvalidTask
 
         errors: dict[str, str] = {}
+        try:
+            super().clean()
+        except ValidationError as exc:
+            errors.update({k: "; ".join(v) for k, v in exc.message_dict.items()})
         if self.type not in TASK_TYPES:
             errors["type"] = f"unknown task type {self.type!r}"
         else:
@@ -114,7 +119,7 @@ class Task(models.Model):
         self._args_validated = True
 
 
-class Fault(models.Model):
+class Fault(DeviceOwned):
     """A fault a CPE answered, kept per device and per task (TR-069 A.5.1)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
@@ -161,7 +166,7 @@ def _file_path(instance: File, filename: str) -> str:
     return f"files/{instance.tenant_id}/{instance.token}"
 
 
-class File(models.Model):
+class File(DeviceOwned):
     """A firmware image or configuration file of a tenant, or one a device uploaded.
 
     Served to CPEs only through authenticated URLs (device credentials, or a

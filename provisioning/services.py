@@ -79,7 +79,8 @@ def task_enqueue_bulk(
     queued for, whatever the filter says. Set-based, for campaigns and the
     API: the arguments are validated once, then one ``INSERT ... SELECT``
     writes the tasks (rows as ``task_enqueue`` writes them, each with its own
-    CommandKey unless the caller gives one) and one UPDATE sets
+    CommandKey unless the caller gives one, its tenant read from its device
+    row in the same statement) and one UPDATE sets
     ``Device.has_tasks`` on those devices (on PostgreSQL both in one
     statement), so the number of queries does not grow with the devices.
     """
@@ -130,6 +131,8 @@ def task_enqueue_bulk(
         columns.append(qn(f.column))
         if f.name == "device":
             values.append("d.id")
+        elif f.name == "tenant":
+            values.append("d.tenant_id")  # the device's own: the two cannot differ
         elif f.name == "command_key" and not template.command_key:
             values.append(
                 "'acs-' || left(replace(gen_random_uuid()::text, '-', ''), 12)"
