@@ -40,7 +40,10 @@ def update_row(model: type[Model], pk: int, **values: Any) -> None:
     """A raw ``UPDATE`` of row ``pk``: no model code runs."""
     qn = connection.ops.quote_name
     opts = model._meta
-    assignments = ", ".join(f"{qn(opts.get_field(k).column)} = %s" for k in values)
+    fields = {f.attname: f for f in opts.concrete_fields} | {
+        f.name: f for f in opts.concrete_fields
+    }
+    assignments = ", ".join(f"{qn(fields[k].column)} = %s" for k in values)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {qn(opts.db_table)} SET {assignments} WHERE {qn(opts.pk.column)} = %s",
