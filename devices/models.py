@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db import models
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connections, models, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 
@@ -105,6 +109,117 @@ class Device(models.Model):
         self.cwmp_ha1_sha256 = ha1["SHA-256"]
 
 
+class TenantMismatch(IntegrityError):
+    """A row would name a device of another tenant than its own.
+
+    An ``IntegrityError``, as PostgreSQL's composite foreign key raises for
+    the same row, so callers catch one class whatever the database.
+    """
+
+
+def database_holds_device_tenant(connection: BaseDatabaseWrapper) -> bool:
+    """Whether the database itself refuses a row whose tenant is not its device's.
+
+    On PostgreSQL a composite foreign key ``(device_id, tenant_id)`` to
+    ``devices_device (id, tenant_id)`` holds it on every child table (the
+    ``device_tenant_keys`` migrations of devices and provisioning), checked
+    in the statement that writes the row; SQLite has no such key, so the
+    model layer (:class:`DeviceOwned`) and the lean SQL's guarded INSERT
+    check there.
+    """
+    return connection.vendor == "postgresql"
+
+
+class DeviceOwned(models.Model):
+    """A row with both a ``tenant`` and a ``device``: the device must be the tenant's.
+
+    The tenant column is a copy of the device's, kept so every list scopes by
+    tenant without a join; a copy that differed would show one tenant's
+    work, faults or logs to another. ``clean()`` says so to a form, and
+    ``save()`` refuses such a row (:class:`TenantMismatch`) at no query cost
+    where it can: it compares with the device instance when the caller
+    holds one, skips rows whose tenant and device are unchanged since they
+    were loaded, and otherwise asks the database only where no constraint
+    does (SQLite); on PostgreSQL the INSERT or UPDATE itself is checked.
+    """
+
+    # (tenant_id, device_id) as last loaded or saved; None for a new row.
+    _owner_loaded: tuple[Any, Any] | None = None
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.check_device_tenant(using=kwargs.get("using"))
+        super().save(*args, **kwargs)
+        self._remember_owner()
+
+    def clean(self) -> None:
+        super().clean()
+        error = self.device_tenant_error()
+        if error:
+            raise ValidationError({"device": error})
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Any:
+        obj = super().from_db(db, field_names, values)
+        obj._remember_owner()
+        return obj
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self._remember_owner()
+
+    def _remember_owner(self) -> None:
+        values = self.__dict__
+        self._owner_loaded = (values.get("tenant_id"), values.get("device_id"))
+
+    def device_tenant_error(self, *, using: str | None = None) -> str | None:
+        """Why this row's device is not its tenant's; None when it is (or nothing to tell yet)."""
+        # Read as attributes: a deferred column is loaded, not taken for None.
+        tenant_id, device_id = getattr(self, "tenant_id", None), getattr(self, "device_id", None)
+        if device_id is None or tenant_id is None:
+            return None  # no device (a tenant's own file), or NOT NULL will say it
+        field = self._meta.get_field("device")
+        assert isinstance(field, models.ForeignKey)
+        device = field.get_cached_value(self, None)
+        if isinstance(device, Device) and device.pk == device_id:
+            if device.tenant_id == tenant_id:
+                return None
+            return (
+                f"device {device} belongs to tenant {device.tenant_id}, "
+                f"not to this {self._meta.model_name}'s tenant {tenant_id}"
+            )
+        alias = using or router.db_for_write(type(self), instance=self)
+        if Device._base_manager.using(alias).filter(pk=device_id, tenant_id=tenant_id).exists():
+            return None
+        return (
+            f"device {device_id} is not a device of this {self._meta.model_name}'s "
+            f"tenant {tenant_id}"
+        )
+
+    def check_device_tenant(self, *, using: str | None = None) -> None:
+        """Raise :class:`TenantMismatch` if saving would give this row another tenant's device.
+
+        No query for a row whose tenant and device are those it was loaded
+        with, nor when the device instance is at hand; none on PostgreSQL,
+        where the composite foreign key checks the statement itself.
+        """
+        values = self.__dict__
+        pair = (values.get("tenant_id"), values.get("device_id"))
+        if pair[1] is None or (not self._state.adding and pair == self._owner_loaded):
+            return
+        field = self._meta.get_field("device")
+        assert isinstance(field, models.ForeignKey)
+        if not field.is_cached(self):
+            alias = using or router.db_for_write(type(self), instance=self)
+            if database_holds_device_tenant(connections[alias]):
+                return
+        error = self.device_tenant_error(using=using)
+        if error:
+            raise TenantMismatch(error)
+
+
 # Values up to this many characters are in the search index (parameter_search);
 # longer ones (certificates, logs: up to 32 KB in real trees) would not fit a
 # btree entry, and nobody searches them.
@@ -190,7 +305,7 @@ class SessionLogQuerySet(DeviceOwnedQuerySet):
     pass
 
 
-class SessionLog(models.Model):
+class SessionLog(DeviceOwned):
     """One CWMP session: why the device called (its Inform events) and what was done."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
@@ -219,7 +334,7 @@ class SessionLog(models.Model):
         return f"{self.device_id} {self.started:%Y-%m-%d %H:%M:%S} {self.outcome}"
 
 
-class CpeRequest(models.Model):
+class CpeRequest(DeviceOwned):
     """A request the CPE made on its own (TransferComplete, RequestDownload, …).
 
     Kept as received so the task layer can act on it even when it arrives in

@@ -56,7 +56,18 @@ class TaskAddForm(forms.ModelForm):
             data["arguments"] = TASK_TYPES[type_].validate(dict(data.get("arguments") or {}))
         except InvalidTask as exc:
             self.add_error("arguments", str(exc))
+            return data
+        # What the model's own checks (run next, by the ModelForm) read.
+        self.instance.tenant_id = device.tenant_id
+        self.instance.args = data["arguments"]
         return data
+
+    def _update_errors(self, errors: Any) -> None:
+        # The model's own checks (Task.clean) name its field "args"; the
+        # form's field for it is "arguments".
+        if hasattr(errors, "error_dict") and "args" in errors.error_dict:
+            errors.error_dict.setdefault("arguments", []).extend(errors.error_dict.pop("args"))
+        super()._update_errors(errors)  # type: ignore[misc]  # ModelForm's hook, absent from the stubs
 
 
 @admin.register(Task)

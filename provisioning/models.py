@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
-from devices.models import Device
+from devices.models import Device, DeviceOwned
 from tenants.models import Tenant
 from tenants.querysets import DeviceOwnedManager, DeviceOwnedQuerySet
 
@@ -22,7 +25,7 @@ class TaskState(models.TextChoices):
 OPEN_STATES = (TaskState.QUEUED, TaskState.RUNNING)
 
 
-class Task(models.Model):
+class Task(DeviceOwned):
     """One RPC, or a composite action, for one device.
 
     A task for an offline device waits in ``queued`` until the device's next
@@ -30,6 +33,12 @@ class Task(models.Model):
     session; if that session breaks, the next session sends it again once
     (``attempts`` counts), so nothing is lost and nothing is done twice by
     the ACS's own doing.
+
+    Its device is its tenant's (:class:`~devices.models.DeviceOwned`), and
+    its ``type`` and ``args`` are what the task type validated: a new row
+    whose arguments did not pass ``validate_args()`` (or ``clean()``) is
+    validated by ``save()`` itself, so no entry point stores a task its type
+    would refuse.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
@@ -58,6 +67,9 @@ class Task(models.Model):
 
     objects = DeviceOwnedManager()
 
+    # True once type and args came through validated_args (not stored).
+    _args_validated = False
+
     class Meta:
         indexes = [
             models.Index(fields=["device", "state", "id"], name="task_device_state"),
@@ -68,12 +80,46 @@ class Task(models.Model):
     def __str__(self) -> str:
         return f"{self.type} #{self.pk} for {self.device_id} ({self.state})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A row read back was validated when it was queued; a new one is
+        # validated here unless its creator did (one pass, no query).
+        if self._state.adding and not self._args_validated:
+            self.validate_args()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        from provisioning.tasktypes import TASK_TYPES, InvalidTask
+
+        errors: dict[str, str] = {}
+        try:
+            super().clean()
+        except ValidationError as exc:
+            errors.update({k: "; ".join(v) for k, v in exc.message_dict.items()})
+        if self.type not in TASK_TYPES:
+            errors["type"] = f"unknown task type {self.type!r}"
+        else:
+            try:
+                self.validate_args()
+            except InvalidTask as exc:
+                errors["args"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
+    def validate_args(self) -> None:
+        """Normalise ``args`` through the task type of ``type``; InvalidTask if it refuses them."""
+        # Imported here: the task types reach devices.services, which reads
+        # Device's fields at import, before the app registry is ready.
+        from provisioning.tasktypes import validated_args
 
-class Fault(models.Model):
+        self.args = validated_args(self.type, self.args)
+        self._args_validated = True
+
+
+class Fault(DeviceOwned):
     """A fault a CPE answered, kept per device and per task (TR-069 A.5.1)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
@@ -120,7 +166,7 @@ def _file_path(instance: File, filename: str) -> str:
     return f"files/{instance.tenant_id}/{instance.token}"
 
 
-class File(models.Model):
+class File(DeviceOwned):
     """A firmware image or configuration file of a tenant, or one a device uploaded.
 
     Served to CPEs only through authenticated URLs (device credentials, or a

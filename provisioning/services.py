@@ -22,16 +22,9 @@ from django.utils import timezone
 from cwmp.wakeup.jobs import ConnectionRequestTicket, request_connection
 from devices.models import Device, Parameter
 from provisioning.models import OPEN_STATES, Task, TaskState
-from provisioning.tasktypes import TASK_TYPES, InvalidTask
+from provisioning.tasktypes import InvalidTask, validated_args
 
 log = logging.getLogger("acsportal.tasks")
-
-
-def _validated_args(type: str, args: dict[str, Any] | None) -> dict[str, Any]:
-    task_type = TASK_TYPES.get(type)
-    if task_type is None:
-        raise InvalidTask(f"unknown task type {type!r}; one of: {', '.join(sorted(TASK_TYPES))}")
-    return task_type.validate(dict(args or {}))
 
 
 @transaction.atomic
@@ -47,21 +40,22 @@ def task_enqueue(
     command_key: str = "",
 ) -> Task:
     """Validate and queue a task; the device runs it at its next session."""
-    clean = _validated_args(type, args)
     # The CommandKey the device echoes in TransferComplete, M events and
     # ParameterKey: the caller's, or a unique one so answers match this task.
     command_key = command_key[:32] or f"acs-{secrets.token_hex(6)}"
-    task = Task.objects.create(
+    task = Task(
         tenant_id=device.tenant_id,
         device=device,
         type=type,
-        args=clean,
+        args=args or {},
         command_key=command_key,
         requested_by=requested_by if getattr(requested_by, "pk", None) else None,
         requested_via=via,
         expires=expires,
         max_attempts=max_attempts,
     )
+    task.validate_args()
+    task.save(force_insert=True)
     Device.objects.filter(pk=device.pk).update(has_tasks=True)
     return task
 
@@ -85,7 +79,8 @@ def task_enqueue_bulk(
     queued for, whatever the filter says. Set-based, for campaigns and the
     API: the arguments are validated once, then one ``INSERT ... SELECT``
     writes the tasks (rows as ``task_enqueue`` writes them, each with its own
-    CommandKey unless the caller gives one) and one UPDATE sets
+    CommandKey unless the caller gives one, its tenant read from its device
+    row in the same statement) and one UPDATE sets
     ``Device.has_tasks`` on those devices (on PostgreSQL both in one
     statement), so the number of queries does not grow with the devices.
     """
@@ -94,7 +89,7 @@ def task_enqueue_bulk(
     from django.db import connections
     from django.db.models import Q, QuerySet
 
-    clean = _validated_args(type, args)
+    clean = validated_args(type, args)
     tenant_id = getattr(tenant, "pk", tenant)
     if isinstance(devices, QuerySet):
         if devices.model is not Device:
@@ -136,6 +131,8 @@ def task_enqueue_bulk(
         columns.append(qn(f.column))
         if f.name == "device":
             values.append("d.id")
+        elif f.name == "tenant":
+            values.append("d.tenant_id")  # the device's own: the two cannot differ
         elif f.name == "command_key" and not template.command_key:
             values.append(
                 "'acs-' || left(replace(gen_random_uuid()::text, '-', ''), 12)"
@@ -299,7 +296,10 @@ def provision_periodic_inform(
     if enabled and values.get(interval_path, "").strip() == str(interval):
         return None
     open_tasks = Task.objects.filter(
-        device=device, state__in=OPEN_STATES, requested_via=PERIODIC_POLICY_VIA
+        tenant_id=device.tenant_id,
+        device=device,
+        state__in=OPEN_STATES,
+        requested_via=PERIODIC_POLICY_VIA,
     )
     if open_tasks.exists():
         return None  # a second bootstrap before the first one's task ran

@@ -4,6 +4,11 @@ Queued :class:`~provisioning.models.Task` rows are sent oldest first, their
 answers applied, faults recorded and retried with back-off, transfers
 confirmed by the file server's log and the firmware version the device
 reports after it. Called under the device's session lock.
+
+Every task query here names the session's tenant as well as its device
+(both from the :class:`~provisioning.visit.Visit`): a row whose tenant is
+not its device's, which the database or the model should never let in, is
+still never sent, answered or finished by another tenant's session.
 """
 
 from __future__ import annotations
@@ -55,9 +60,13 @@ class TaskSource:
             ):
                 device.has_tasks = True
         if device.has_tasks and "8 DIAGNOSTICS COMPLETE" in visit.events:
-            diagnostics_completed(device_pk=device.pk)
+            diagnostics_completed(tenant_id=visit.tenant_id, device_pk=device.pk)
         if device.has_tasks and "1 BOOT" in visit.events:
-            firmware_booted(device_pk=device.pk, software_version=device.software_version)
+            firmware_booted(
+                tenant_id=visit.tenant_id,
+                device_pk=device.pk,
+                software_version=device.software_version,
+            )
         return device.has_tasks
 
     def next_rpc(self, visit: Visit) -> tuple[Any, dict[str, Any]] | None:
@@ -130,7 +139,7 @@ def _transfer_for(visit: Visit, task: Task) -> dict[str, Any] | None:
     offline device, longer than any link should live.
     """
     if task.type == "download" and task.args.get("file_id"):
-        file = File.objects.filter(pk=task.args["file_id"], tenant_id=task.tenant_id).first()
+        file = File.objects.filter(pk=task.args["file_id"], tenant_id=visit.tenant_id).first()
         if file is None:
             raise InvalidTask(f"file {task.args['file_id']} no longer exists")
         fields = files.download_args_for_file(
@@ -157,9 +166,11 @@ def session_next_rpc(
 ) -> tuple[Any, dict[str, Any]] | None:
     """The next task's RPC for this session and a reference to match its answer, or None."""
     now = now or timezone.now()
-    device_pk, session_id = visit.device_pk, visit.session_id
+    device_pk, tenant_id, session_id = visit.device_pk, visit.tenant_id, visit.session_id
     with transaction.atomic():
-        for task in Task.objects.filter(device_id=device_pk, state__in=OPEN_STATES).order_by("id"):
+        for task in Task.objects.filter(
+            tenant_id=tenant_id, device_id=device_pk, state__in=OPEN_STATES
+        ).order_by("id"):
             task_type = TASK_TYPES.get(task.type)
             if (
                 task.progress.get("verify_version")
@@ -241,8 +252,12 @@ def session_next_rpc(
             task.save(update_fields=["state", "session_id", "attempts", "started", "progress"])
             return message, {"task": task.pk, "method": method}
         # Nothing left to send: drop the hint unless a task is still open.
-        open_tasks = Task.objects.filter(device_id=OuterRef("pk"), state__in=OPEN_STATES)
-        Device.objects.filter(pk=device_pk).exclude(Exists(open_tasks)).update(has_tasks=False)
+        open_tasks = Task.objects.filter(
+            tenant_id=OuterRef("tenant_id"), device_id=OuterRef("pk"), state__in=OPEN_STATES
+        )
+        Device.objects.filter(pk=device_pk, tenant_id=tenant_id).exclude(Exists(open_tasks)).update(
+            has_tasks=False
+        )
     return None
 
 
@@ -254,7 +269,9 @@ def session_rpc_answered(
     device_pk, tenant_id, session_id = visit.device_pk, visit.tenant_id, visit.session_id
     with transaction.atomic():
         task = (
-            Task.objects.select_for_update().filter(pk=ref.get("task"), device_id=device_pk).first()
+            Task.objects.select_for_update()
+            .filter(pk=ref.get("task"), tenant_id=tenant_id, device_id=device_pk)
+            .first()
         )
         method = ref.get("method", "")
         if isinstance(response, m.Fault):
@@ -277,6 +294,7 @@ def session_rpc_answered(
             elif task.type == "cancel_transfer":
                 # The device dropped the transfer: its task will never complete.
                 Task.objects.filter(
+                    tenant_id=tenant_id,
                     device_id=device_pk,
                     command_key=task.args["command_key"],
                     state=TaskState.RUNNING,
@@ -369,7 +387,12 @@ def task_transfer_completed(
     with transaction.atomic():
         task = (
             Task.objects.select_for_update()
-            .filter(device_id=device_pk, command_key=command_key, state__in=OPEN_STATES)
+            .filter(
+                tenant_id=visit.tenant_id,
+                device_id=device_pk,
+                command_key=command_key,
+                state__in=OPEN_STATES,
+            )
             .order_by("-id")
             .first()
         )
@@ -447,17 +470,19 @@ def _transfer_succeeded(task: Task, visit: Visit, *, events: Sequence[str], now:
 
 
 def _file_was_fetched(file_id: int, visit: Visit, since: datetime) -> bool:
-    file = File.objects.filter(pk=file_id).first()
+    file = File.objects.filter(pk=file_id, tenant_id=visit.tenant_id).first()
     return bool(file and files.file_fetched(file=file, device=visit.row(), since=since))
 
 
-def firmware_booted(*, device_pk: int, software_version: str, now: datetime | None = None) -> int:
+def firmware_booted(
+    *, tenant_id: int, device_pk: int, software_version: str, now: datetime | None = None
+) -> int:
     """A ``1 BOOT`` Inform: settle downloads waiting to see their SoftwareVersion."""
     now = now or timezone.now()
     count = 0
     with transaction.atomic():
         for task in Task.objects.select_for_update().filter(
-            device_id=device_pk, state=TaskState.RUNNING
+            tenant_id=tenant_id, device_id=device_pk, state=TaskState.RUNNING
         ):
             if not task.progress.get("verify_version"):
                 continue
@@ -482,12 +507,12 @@ def _settle_version_check(task: Task, *, software_version: str, now: datetime) -
         )
 
 
-def diagnostics_completed(*, device_pk: int) -> int:
+def diagnostics_completed(*, tenant_id: int, device_pk: int) -> int:
     """``8 DIAGNOSTICS COMPLETE`` arrived: diagnostics tasks may read their results now."""
     count = 0
     with transaction.atomic():
         for task in Task.objects.select_for_update().filter(
-            device_id=device_pk, state=TaskState.RUNNING
+            tenant_id=tenant_id, device_id=device_pk, state=TaskState.RUNNING
         ):
             if task.progress.get("diagnostics") and task.progress.get("waiting"):
                 task.progress.update(waiting=False, phase="read")

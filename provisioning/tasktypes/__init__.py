@@ -17,6 +17,8 @@ builds the registry from them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from provisioning.tasktypes.base import Context, InvalidTask, Outcome, TaskType
 from provisioning.tasktypes.device import (
     FactoryResetType,
@@ -54,6 +56,7 @@ __all__ = [
     "Outcome",
     "TaskType",
     "action_for",
+    "validated_args",
 ]
 
 _BASE_TYPES: tuple[TaskType, ...] = (
@@ -104,3 +107,15 @@ assert SAFE_TASK_TYPES <= TASK_TYPES.keys()
 def action_for(task_type: str) -> str:
     """The action (``tenants.querysets.ROLE_ACTIONS``) that queuing ``task_type`` needs."""
     return "operate" if task_type in SAFE_TASK_TYPES else "add"
+
+
+def validated_args(type: str, args: dict[str, Any] | None) -> dict[str, Any]:
+    """``args`` normalised by the task type ``type``; InvalidTask for an unknown type or bad args.
+
+    The one validation of a task, whatever queues it: the services, the
+    model's ``clean()`` (forms) and its ``save()`` of a new row all come here.
+    """
+    task_type = TASK_TYPES.get(type)
+    if task_type is None:
+        raise InvalidTask(f"unknown task type {type!r}; one of: {', '.join(sorted(TASK_TYPES))}")
+    return task_type.validate(dict(args or {}))

@@ -68,9 +68,10 @@ class UploadType(TaskType):
     waits_for_transfer = True
 
     def validate(self, args):
-        if not args.get("url"):
+        if not args.get("url") or args.get("acs_upload"):
             # No URL given: the device uploads to the ACS itself, to a signed
             # URL made when the RPC is sent, and the file is kept against it.
+            # (Arguments this returned say so again: validating is idempotent.)
             args = {
                 "file_type": "1 Vendor Configuration File",
                 **args,

@@ -203,7 +203,7 @@ def test_ping_sets_up_waits_for_event_and_reads_results(device):
     assert sent[f"{IGD}.IPPingDiagnostics.DiagnosticsState"] == "Requested"
     answer(device, ref, m.SetParameterValuesResponse(status=0))
     assert next_rpc(device, session="S2") is None  # waiting for 8 DIAGNOSTICS COMPLETE
-    assert task_session.diagnostics_completed(device_pk=device.pk) == 1
+    assert task_session.diagnostics_completed(tenant_id=device.tenant_id, device_pk=device.pk) == 1
     message, ref = next_rpc(device, session="S3")
     assert message.parameter_names == [f"{IGD}.IPPingDiagnostics."]
     answer(
