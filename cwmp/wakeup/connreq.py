@@ -4,8 +4,8 @@ Two transports:
 
 * **HTTP** (TR-069 3.2.2), here: a GET to the ConnectionRequestURL the CPE
   reported, authenticated with the ConnectionRequestUsername/Password,
-  Digest (TR-069 3.2.2 requires the CPE to support it) or Basic when the
-  CPE's challenge asks for Basic. 200 or 204 means the CPE accepted and will
+  Digest (TR-069 3.2.2 requires the CPE to support it) or, on an
+  ``https://`` URL only, Basic when the CPE's challenge asks for Basic. 200 or 204 means the CPE accepted and will
   Inform with ``6 CONNECTION REQUEST``.
 * **UDP** (TR-069 Annex G, TR-111 Part 2), in ``cwmp.wakeup.udp``: for a CPE
   behind a NAT, a signed HTTP-like datagram sent to the
@@ -251,15 +251,20 @@ def parse_connection_request_url(url: str) -> HttpTarget:
 
 
 class _ChallengeAuth(httpx.Auth):
-    """Answer the CPE's 401 with the scheme it asks for: Digest first, else Basic.
+    """Answer the CPE's 401 with the scheme it asks for: Digest first, else Basic over TLS.
 
     Nothing is sent before the challenge, so a CPE that does not ask gets no
-    credentials, and a Digest CPE never sees the password in clear.
+    credentials, and a Digest CPE never sees the password in clear. Basic
+    is answered only on an ``https://`` ConnectionRequestURL: over plain
+    HTTP it would hand the password to anyone on the path, or to whoever
+    answers at the address the CPE reported, so the 401 stands
+    (``basic_refused`` says why).
     """
 
     def __init__(self, username: str, password: str) -> None:
         self._username = username
         self._password = password
+        self.basic_refused = False
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         response = yield request
@@ -279,6 +284,9 @@ class _ChallengeAuth(httpx.Auth):
                 return
             yield retry
         elif "basic" in schemes:
+            if request.url.scheme != "https":
+                self.basic_refused = True
+                return
             yield next(httpx.BasicAuth(self._username, self._password).auth_flow(request))
 
 
@@ -344,8 +352,7 @@ async def _get(
     target: HttpTarget,
     address: Address,
     *,
-    username: str,
-    password: str,
+    auth: _ChallengeAuth,
     timeout: float,
     verify: bool,
 ) -> httpx.Response:
@@ -368,7 +375,7 @@ async def _get(
             headers={"Host": target.authority, "User-Agent": "acsportal"},
             extensions=extensions,
         )
-        return await client.send(request, auth=_ChallengeAuth(username, password))
+        return await client.send(request, auth=auth)
 
 
 async def http_connection_request(
@@ -402,24 +409,20 @@ async def http_connection_request(
             addresses = checked_addresses(resolved, allowlist)
             error = ""
             for address in addresses:
+                auth = _ChallengeAuth(username, password)
                 try:
                     response = await _get(
-                        target,
-                        address,
-                        username=username,
-                        password=password,
-                        timeout=timeout,
-                        verify=verify,
+                        target, address, auth=auth, timeout=timeout, verify=verify
                     )
                 except httpx.ConnectError as exc:
                     error = f"cannot connect to {address}: {exc or type(exc).__name__}"
                     continue  # the next address of the name, all of them checked
                 ok = response.status_code in _SUCCESS
+                error = "" if ok else f"HTTP {response.status_code} {response.reason_phrase}"
+                if auth.basic_refused:
+                    error += " (the CPE asks for Basic, which is never sent over plain HTTP)"
                 return result(
-                    ok=ok,
-                    status_code=response.status_code,
-                    address=str(address),
-                    error="" if ok else f"HTTP {response.status_code} {response.reason_phrase}",
+                    ok=ok, status_code=response.status_code, address=str(address), error=error
                 )
             return result(error=error)
     except DestinationRefused as exc:
