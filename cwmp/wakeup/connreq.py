@@ -18,9 +18,11 @@ destination policy.
 Both addresses come from the CPE, so they are untrusted: the destination
 must resolve only to addresses inside the tenant's allow-list
 (``Tenant.connection_request_networks``); loopback, link-local, unspecified,
-multicast, reserved and cloud-metadata addresses additionally need an
-allow-list entry *inside* their own block (``127.0.0.0/8`` permits loopback,
-``0.0.0.0/0`` does not); an empty allow-list refuses everything. The HTTP
+multicast, reserved and cloud-metadata addresses, in their IPv4-mapped and
+NAT64 spellings too, additionally need an allow-list entry *inside* their
+own block (``127.0.0.0/8`` permits loopback, ``0.0.0.0/0`` does not), which
+only the platform superuser can add (``tenants.networks``); an empty
+allow-list refuses everything. The HTTP
 client connects to the very address it checked (sending the original Host
 header and TLS SNI), so a DNS answer that changes between check and connect
 (DNS rebinding) cannot redirect it; redirects are never followed, proxies
@@ -50,6 +52,8 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
+from tenants.networks import guarded_block, policy_address, policy_network
+
 if TYPE_CHECKING:
     from devices.models import Device
     from tenants.models import Tenant
@@ -60,28 +64,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _T = TypeVar("_T")
-
-# Blocks whose addresses are never contacted on the strength of a broad
-# allow-list entry. First match wins, so the metadata /32s come before the
-# link-local /16 that contains 169.254.169.254: allowing a link-local lab
-# network does not allow the metadata service.
-_GUARDED: tuple[tuple[str, Network], ...] = tuple(
-    (label, ipaddress.ip_network(net))
-    for label, net in (
-        ("cloud metadata", "169.254.169.254/32"),  # AWS, GCP, Azure, OpenStack
-        ("cloud metadata", "fd00:ec2::254/128"),  # AWS IPv6
-        ("cloud metadata", "100.100.100.200/32"),  # Alibaba (inside CGNAT 100.64/10)
-        ("loopback", "127.0.0.0/8"),
-        ("loopback", "::1/128"),
-        ("link-local", "169.254.0.0/16"),
-        ("link-local", "fe80::/10"),
-        ("unspecified", "0.0.0.0/8"),
-        ("unspecified", "::/128"),
-        ("multicast", "224.0.0.0/4"),
-        ("multicast", "ff00::/8"),
-        ("reserved", "240.0.0.0/4"),  # includes the broadcast 255.255.255.255
-    )
-)
 
 # A CPE answers a connection request with an empty body; anything bigger
 # than this is not a CPE and is not read further.
@@ -134,22 +116,27 @@ def check_address(address: Address, allowlist: Sequence[Network]) -> str | None:
     """Why ``address`` may not receive a connection request, or None when it may.
 
     The address must lie in an allow-list network. A guarded address
-    (loopback, link-local, metadata, …) also needs an entry that lies inside
-    its guarded block, so ``0.0.0.0/0`` never opens ``127.0.0.1`` or
-    ``169.254.169.254`` but ``127.0.0.0/8`` opens loopback for tests and labs.
+    (loopback, link-local, metadata, …: ``tenants.networks``) also needs an
+    entry that lies inside its guarded block, so ``0.0.0.0/0`` never opens
+    ``127.0.0.1`` or ``169.254.169.254`` but ``127.0.0.0/8`` opens loopback
+    for tests and labs. IPv4-mapped and NAT64 addresses, and entries, are
+    judged as the IPv4 address they embed: ``64:ff9b::a9fe:a9fe`` is the
+    metadata address, whatever IPv6 entry the list has.
     """
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    shown = address
+    address = policy_address(address)
     if not allowlist:
         return "the tenant's connection-request allow-list is empty"
-    containing = [n for n in allowlist if n.version == address.version and address in n]
+    networks = [policy_network(n) for n in allowlist]
+    containing = [n for n in networks if n.version == address.version and address in n]
     if not containing:
-        return f"{address} is outside the tenant's connection-request allow-list"
-    for label, block in _GUARDED:
-        if block.version == address.version and address in block:
-            if any(n.subnet_of(block) for n in containing):  # type: ignore[arg-type]
-                return None
-            return f"{address} is a {label} address and not explicitly allowed"
+        return f"{shown} is outside the tenant's connection-request allow-list"
+    guarded = guarded_block(address)
+    if guarded is not None:
+        label, block = guarded
+        if any(n.subnet_of(block) for n in containing):  # type: ignore[arg-type]
+            return None
+        return f"{shown} is a {label} address and not explicitly allowed"
     return None
 
 

@@ -354,6 +354,10 @@ def test_empty_allowlist_refuses_everything(cpe_server):
         ("http://127.0.0.1:7547/", "0.0.0.0/0"),
         ("http://[::1]:7547/", "::/0"),
         ("http://[::ffff:127.0.0.1]:7547/", "0.0.0.0/0"),
+        ("http://[::ffff:169.254.169.254]/", "169.254.0.0/16"),
+        ("http://[64:ff9b::a9fe:a9fe]/", "0.0.0.0/0"),  # the metadata address through NAT64
+        ("http://[64:ff9b::a9fe:a9fe]/", "64:ff9b::/96"),
+        ("http://[64:ff9b::7f00:1]:7547/", "0.0.0.0/0"),
         ("http://0.0.0.0:7547/", "0.0.0.0/0"),
         ("http://224.0.0.1:7547/", "0.0.0.0/0"),
         ("http://255.255.255.255:7547/", "0.0.0.0/0"),
@@ -379,6 +383,11 @@ def test_explicit_entries_open_guarded_blocks():
     assert check_address(ip.ip_address("169.254.3.3"), nets("169.254.0.0/16")) is None
     assert check_address(ip.ip_address("203.0.113.5"), nets("0.0.0.0/0")) is None
     assert check_address(ip.ip_address("203.0.113.5"), nets("10.0.0.0/8")) is not None
+    # NAT64 and IPv4-mapped spellings are judged as the IPv4 they embed.
+    assert check_address(ip.ip_address("64:ff9b::cb00:7105"), nets("203.0.113.0/24")) is None
+    assert check_address(ip.ip_address("64:ff9b::cb00:7105"), nets("64:ff9b::/96")) is None
+    assert check_address(ip.ip_address("64:ff9b::7f00:1"), nets("127.0.0.0/8")) is None
+    assert check_address(ip.ip_address("::ffff:10.0.0.1"), nets("10.0.0.0/8")) is None
 
 
 @pytest.mark.parametrize(
