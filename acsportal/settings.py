@@ -251,7 +251,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Signed file links are credentials: no log line keeps one (acsportal/accesslog.py).
+    "filters": {"file_links": {"()": "acsportal.accesslog.RedactFileLinks"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["file_links"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("ACS_LOG_LEVEL", default="INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
