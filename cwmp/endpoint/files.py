@@ -62,8 +62,9 @@ log = logging.getLogger("acsportal.files")
 
 _RANGE_SPEC = re.compile(r"^(\d*)-(\d*)$")
 _MAX_RANGE_HEADER = 1024
-# Multipart overhead allowed above the size cap in a declared Content-Length.
-_MULTIPART_SLACK = 64 * 1024
+# Multipart overhead allowed above the size cap in a declared Content-Length
+# (acsportal.handlers allows it to every path but /cwmp/).
+MULTIPART_SLACK = 64 * 1024
 
 
 def _remote_address(request: HttpRequest) -> str | None:
@@ -427,7 +428,7 @@ def upload(request: HttpRequest, token: str) -> HttpResponse:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return _text(400, "Content-Length is not a number")
-    if declared > limit + (_MULTIPART_SLACK if multipart else 0):
+    if declared > limit + (MULTIPART_SLACK if multipart else 0):
         return _text(413, f"file larger than {limit} bytes")
 
     part = None
