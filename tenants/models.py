@@ -137,6 +137,14 @@ class Tenant(models.Model):
             by is not None and by.is_active and getattr(by, "is_superuser", False)
         )
 
+    def permit_special_networks_as_platform(self) -> None:
+        """``permit_special_networks`` for code that runs as the platform, with no user to name.
+
+        For what the machine's operator runs directly (the benchmark's
+        throw-away tenant); never for anything a person's request reaches.
+        """
+        self._special_networks_by_platform = True
+
     def special_networks_added(self) -> list[str]:
         """Entries that open a special block and were not in the saved list, with their label.
 
