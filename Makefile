@@ -25,12 +25,13 @@ migrate: venv
 seed: migrate
 	$(BIN)/python manage.py acs_seed
 
-# Server (daphne: HTTP and, later, WebSockets) plus the job worker; Ctrl-C stops both.
+# Server (granian, ASGI: HTTP and WebSockets; acsportal/serve.py says why not
+# daphne) plus the job worker; Ctrl-C stops both.
 run: seed
 	@echo "Starting the job worker and the server on http://$(ACS_HOST):$(ACS_PORT)/"
 	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(BIN)/python manage.py db_worker & \
-	$(BIN)/daphne -b $(ACS_HOST) -p $(ACS_PORT) acsportal.asgi:application
+	$(BIN)/python -m acsportal.serve --host $(ACS_HOST) --port $(ACS_PORT)
 
 # The scaled-out deployment on this machine: PostgreSQL + Redis, nginx balancing
 # ACS_WEB_WORKERS granian WSGI processes, daphne for /ws/, ACS_JOB_WORKERS job

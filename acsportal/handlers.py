@@ -102,16 +102,81 @@ class CwmpWSGIApplication:
             close_old_connections()
 
 
+# --- Body limits, before any byte of the body is read ------------------------------
+
+
+def body_limit(path: str) -> int:
+    """The largest request body any view behind ``path`` accepts.
+
+    ``/cwmp/``: ``CWMP_MAX_BODY_BYTES`` (a CWMP envelope; gzip is inflated
+    under the same limit later). Everything else: the largest file
+    (``ACS_MAX_FILE_BYTES``) with a multipart form's overhead, the most an
+    upload from a CPE or a firmware file from the admin can be; the views
+    check their own limits again, exactly.
+    """
+    from django.conf import settings
+
+    if path.startswith("/cwmp/"):
+        return int(settings.CWMP_MAX_BODY_BYTES)
+    from cwmp.endpoint.files import MULTIPART_SLACK
+
+    return int(settings.ACS_MAX_FILE_BYTES) + MULTIPART_SLACK
+
+
+def body_refusal(path: str, content_length: str | None) -> tuple[int, str] | None:
+    """(status, reason) for a request refused from its Content-Length alone, or None.
+
+    Called once the headers are in and before the application reads the
+    body, so an oversize body costs the server nothing but its headers
+    (granian, which serves ``make run`` and ``make run-cluster``'s workers,
+    calls the application at that point; nginx in front has its own
+    ``client_max_body_size``). A body without Content-Length (chunked) is
+    capped while it is read: by the views under WSGI, by
+    ``asgi_dispatcher``'s receive under ASGI.
+    """
+    if not content_length:
+        return None
+    try:
+        declared = int(content_length)
+    except ValueError:
+        return 400, "Content-Length is not a number"
+    if declared < 0:
+        return 400, "Content-Length is negative"
+    limit = body_limit(path)
+    if declared > limit:
+        return 413, f"body larger than {limit} bytes"
+    return None
+
+
+def _refusal_parts(status: int, reason: str) -> tuple[bytes, list[tuple[str, str]]]:
+    body = f"{reason}\n".encode()
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        # The body was not read: the connection cannot carry another request.
+        ("Connection", "close"),
+    ]
+    return body, headers
+
+
 def wsgi_dispatcher(portal: Any, cpe: Any) -> Any:
     """One WSGI application: CPE paths to ``cpe``, the rest to ``portal``.
 
-    A new CWMP session while the server is full is refused here, before
-    Django (cwmp/endpoint/overload.py).
+    A body over its limit is refused from its Content-Length
+    (``body_refusal``), and a new CWMP session while the server is full
+    (cwmp/endpoint/overload.py), both here, before Django.
     """
     from cwmp.endpoint.overload import refusal
 
     def application(environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
+        too_big = body_refusal(path, environ.get("CONTENT_LENGTH"))
+        if too_big is not None:
+            code, reason = too_big
+            text, fields = _refusal_parts(code, reason)
+            phrase = "Payload Too Large" if code == 413 else "Bad Request"
+            start_response(f"{code} {phrase}", fields)
+            return [text]
         if is_cpe_path(path):
             if path.startswith("/cwmp/"):
                 refused = refusal(environ)
@@ -125,13 +190,57 @@ def wsgi_dispatcher(portal: Any, cpe: Any) -> Any:
     return application
 
 
+async def _send_refusal(send: Any, status: int, reason: str) -> None:
+    body, headers = _refusal_parts(status, reason)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def asgi_dispatcher(portal: Any, cpe: Any) -> Any:
-    """The same split for ASGI HTTP scopes."""
+    """The same split for ASGI HTTP scopes, with the same body limits.
+
+    A declared Content-Length over the limit is refused before the body is
+    received. Django's ASGI handler reads a whole body before the view runs,
+    so a body without Content-Length is counted as it arrives: past the
+    limit, Django is told the client went away (it then answers nothing)
+    and the 413 is sent here. Under daphne neither helps: daphne has read
+    the whole body before the application is called, which is why it no
+    longer serves HTTP (``acsportal.serve``).
+    """
 
     async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if is_cpe_path(scope.get("path", "")):
-            await cpe(scope, receive, send)
-        else:
-            await portal(scope, receive, send)
+        path = scope.get("path", "")
+        if scope.get("type") != "http":
+            handler = cpe if is_cpe_path(path) else portal
+            await handler(scope, receive, send)
+            return
+        declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
+        too_big = body_refusal(path, declared.decode("latin-1") if declared else None)
+        if too_big is not None:
+            await _send_refusal(send, *too_big)
+            return
+        limit = body_limit(path)
+        received = 0
+        over = False
+
+        async def capped_receive() -> dict[str, Any]:
+            nonlocal received, over
+            message: dict[str, Any] = await receive()
+            if message.get("type") == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        await (cpe if is_cpe_path(path) else portal)(scope, capped_receive, send)
+        if over:
+            await _send_refusal(send, 413, f"body larger than {limit} bytes")
 
     return application

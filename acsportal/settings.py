@@ -123,12 +123,13 @@ else:
         if options["server_side_binding"]:
             # psycopg prepares a statement the fifth time a connection runs it.
             options["prepare_threshold"] = 5
-        # Under ASGI (daphne) Django runs each request's synchronous code in a
-        # thread that ends with the request, so every such thread left a
-        # persistent connection open ("too many clients" at 32 concurrent
-        # CPE sessions, measured). There connections come from psycopg's pool
-        # instead and go back to it at the end of each request; asgi.py says
-        # ACS_SERVER=asgi. WSGI threads live on: persistent connections there.
+        # Under ASGI (make run's granian, daphne) Django runs each request's
+        # synchronous code in a thread that ends with the request, so every
+        # such thread left a persistent connection open ("too many clients"
+        # at 32 concurrent CPE sessions, measured). There connections come
+        # from psycopg's pool instead and go back to it at the end of each
+        # request; asgi.py says ACS_SERVER=asgi. WSGI threads live on:
+        # persistent connections there.
         if env.bool("ACS_DB_POOL", default=env.str("ACS_SERVER", "wsgi") == "asgi"):
             DATABASES["default"]["CONN_MAX_AGE"] = 0
             options["pool"] = {
@@ -251,7 +252,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Signed file links are credentials: no log line keeps one (acsportal/accesslog.py).
+    "filters": {"file_links": {"()": "acsportal.accesslog.RedactFileLinks"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["file_links"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("ACS_LOG_LEVEL", default="INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }

@@ -69,6 +69,7 @@ def seed(args: dict[str, Any]) -> dict[str, Any]:
     tenant.connection_request_username = args["cr_username"]
     tenant.connection_request_password = args["cr_password"]
     tenant.set_cpe_credentials(args["username"], args["password"])
+    tenant.permit_special_networks_as_platform()  # the simulator listens on loopback
     tenant.full_clean()
     tenant.save()
     return {"tenant": tenant.pk, "slug": tenant.slug}

@@ -11,10 +11,12 @@ credentials (they reuse their ACS credentials, or send none). A link that
 carries its own proof (an HMAC over the file token, the device and an
 expiry) works with every CPE and names the device that fetched, so the
 fetch log can tell whether a device that reported a successful Download
-actually fetched the file.
+actually fetched the file. An upload link names the Upload task that made
+it, and stores one file, while that task waits for it.
 
 Services write (``file_create``, ``upload_store``, ``fetch_start``,
-``fetch_finish``); selectors read (``file_for_token``, ``file_fetched``).
+``fetch_finish``); selectors read (``file_for_token``, ``upload_task_for``,
+``file_fetched``).
 """
 
 from __future__ import annotations
@@ -24,15 +26,14 @@ import binascii
 import hashlib
 import hmac
 import io
-import json
 import logging
 import secrets
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.files.base import File as DjangoFile
@@ -41,7 +42,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from devices.models import Device
-from provisioning.models import OPEN_STATES, File, FileFetch, FileType, Task
+from provisioning.models import File, FileFetch, FileType, Task, TaskState
 from tenants.models import Tenant
 
 log = logging.getLogger("acsportal.files")
@@ -248,6 +249,19 @@ def file_create(
 
 
 # ---------------------------------------------------------------- signed links
+#
+# A link carries its proof as ONE opaque path segment of URL-safe base64
+# (A-Z a-z 0-9 - _), never in a query string: no "&" for a CPE to mangle
+# (one seen in the field fetched "...?d=1&amp;e=..." verbatim, having never
+# decoded the XML entity in the Download URL), nothing for an XML writer to
+# escape, and one segment that log redaction cuts (acsportal/accesslog.py).
+# The first byte is the format's version; the MAC is HMAC-SHA256 with a
+# key of its own per purpose.
+
+_LINK_VERSION = 1
+_DOWNLOAD_LINK = struct.Struct("!BQQ")  # version, device pk, expiry
+_UPLOAD_LINK = struct.Struct("!BQQ")  # version, task pk, expiry
+_MAC_BYTES = 32
 
 
 def _key(purpose: str) -> bytes:
@@ -257,9 +271,45 @@ def _key(purpose: str) -> bytes:
     ).digest()
 
 
-def _download_mac(token: str, device_pk: int | str, expiry: int | str) -> str:
-    message = f"{token}|{device_pk}|{expiry}".encode()
-    return hmac.new(_key("download"), message, hashlib.sha256).hexdigest()
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _seal(purpose: str, head: bytes, bound: bytes = b"") -> str:
+    """``head`` and its MAC (over ``head`` and ``bound``, which the URL carries elsewhere)."""
+    mac = hmac.new(_key(purpose), head + b"|" + bound, hashlib.sha256).digest()
+    return _b64(head + mac)
+
+
+def _unseal(purpose: str, link: str, layout: struct.Struct, bound: bytes = b"") -> tuple[int, ...]:
+    """The fields of an authentic link; :class:`LinkError` if forged, malformed or expired.
+
+    The MAC is compared in constant time before anything in the link is
+    believed, so "expired" is only ever said of an authentic link. The last
+    field of every layout is the expiry.
+    """
+    if not link or len(link) > 200 or not link.isascii():
+        raise LinkError("invalid link")
+    try:
+        raw = _unb64(link)
+    except (ValueError, binascii.Error):
+        raise LinkError("invalid link") from None
+    if len(raw) != layout.size + _MAC_BYTES:
+        raise LinkError("invalid link")
+    head, mac = raw[: layout.size], raw[layout.size :]
+    expected = hmac.new(_key(purpose), head + b"|" + bound, hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, mac):
+        raise LinkError("invalid link signature")
+    version, *fields = layout.unpack(head)
+    if version != _LINK_VERSION:
+        raise LinkError("invalid link")
+    if fields[-1] < time.time():
+        raise LinkError("link expired", expired=True)
+    return tuple(fields)
 
 
 def _url_name(name: str) -> str:
@@ -271,34 +321,49 @@ def _url_name(name: str) -> str:
 def file_download_url(file: File, *, device: Device, base_url: str, ttl: int | None = None) -> str:
     """A link that lets ``device`` fetch ``file`` until it expires, without credentials.
 
-    ``{base_url}/files/<token>/<name>?d=<device>&e=<expiry>&s=<HMAC-SHA256>``.
-    The device is part of the proof so the fetch is logged against it
+    ``{base_url}/files/<token>/<link>/<name>``, ``<link>`` one opaque
+    segment sealing the device and the expiry to the file's token. The
+    device is part of the proof so the fetch is logged against it
     (``file_fetched``) and the link is useless for another tenant's device.
     """
     if device.tenant_id != file.tenant_id:
         raise ValueError("a device can only be given files of its own tenant")
     expiry = int(time.time()) + (link_ttl() if ttl is None else ttl)
-    path = reverse("files:download", kwargs={"token": file.token, "name": _url_name(file.name)})
-    query = urlencode(
-        {"d": device.pk, "e": expiry, "s": _download_mac(file.token, device.pk, expiry)}
+    head = _DOWNLOAD_LINK.pack(_LINK_VERSION, device.pk, expiry)
+    path = reverse(
+        "files:signed",
+        kwargs={
+            "token": file.token,
+            "link": _seal("download", head, file.token.encode()),
+            "name": _url_name(file.name),
+        },
     )
-    return f"{base_url.rstrip('/')}{path}?{query}"
+    return f"{base_url.rstrip('/')}{path}"
 
 
-def verify_download_link(
-    *, token: str, device: str, expiry: str, signature: str, now: float | None = None
-) -> int:
-    """The device pk a signed link was made for; :class:`LinkError` if forged or expired.
+def verify_download_link(*, token: str, link: str) -> int:
+    """The device pk a download link was made for; :class:`LinkError` if forged or expired."""
+    device_pk, _ = _unseal("download", link, _DOWNLOAD_LINK, token.encode())
+    return device_pk
 
-    The MAC is compared in constant time before the expiry is looked at, so
-    an expiry can only be reported for an authentic link.
-    """
+
+# Links made before issue 10 carried the proof in the query string
+# (?d=<device>&e=<expiry>&s=<hex HMAC>). Accepted until the last of them
+# expires: they live ACS_FILE_LINK_TTL (a day by default) after they were
+# made, so a release later nothing can still hold one. Remove then.
+def _legacy_download_mac(token: str, device_pk: int | str, expiry: int | str) -> str:
+    message = f"{token}|{device_pk}|{expiry}".encode()
+    return hmac.new(_key("download"), message, hashlib.sha256).hexdigest()
+
+
+def verify_legacy_download_link(*, token: str, device: str, expiry: str, signature: str) -> int:
+    """The device pk of a pre-issue-10 query-string link; :class:`LinkError` if forged or expired."""
     if not (device.isdigit() and expiry.isdigit()) or len(signature) != 64:
         raise LinkError("invalid link")
-    expected = _download_mac(token, int(device), int(expiry))
+    expected = _legacy_download_mac(token, int(device), int(expiry))
     if not hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace")):
         raise LinkError("invalid link signature")
-    if int(expiry) < (time.time() if now is None else now):
+    if int(expiry) < time.time():
         raise LinkError("link expired", expired=True)
     return int(device)
 
@@ -335,66 +400,72 @@ def restore_args(upload_file: File, *, device: Device, base_url: str) -> dict[st
 
 
 # ---------------------------------------------------------------------- uploads
+#
+# An upload link names the Upload task that made it and nothing else: the
+# device, CommandKey and FileType are the task's. It is accepted only while
+# that task is open and its RPC out (running), and only once: the first file
+# stored against the task (its result's "file") closes the link, and so does
+# the task's end, whatever it is. A link of a task that was queued again
+# after a fault, cancelled, expired or done is refused. So a link cannot
+# store a second file, nor a file for a task the operator has given up on.
+
+
+class UploadRefused(LinkError):
+    """An authentic upload link whose task no longer takes an upload (used, or over)."""
 
 
 @dataclass(slots=True, frozen=True)
 class UploadGrant:
-    """What a verified upload token allows: one device, one CommandKey, one FileType."""
+    """What a verified upload link names: one Upload task, until an expiry."""
 
-    device_pk: int
-    command_key: str
-    file_type: str
+    task_pk: int
     expires: int
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+def upload_url_for(*, task: Task, base_url: str, ttl: int | None = None) -> str:
+    """The URL to put in ``task``'s Upload RPC (TR-069 A.4.1.5): ``{base}/files/upload/<link>``.
 
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _upload_mac(payload: str) -> str:
-    return _b64(hmac.new(_key("upload"), payload.encode("ascii"), hashlib.sha256).digest())
-
-
-def upload_url_for(
-    *,
-    device: Device,
-    command_key: str,
-    file_type: str,
-    base_url: str,
-    ttl: int | None = None,
-) -> str:
-    """The URL to put in an Upload RPC (TR-069 A.4.1.5): ``{base}/files/upload/<token>``.
-
-    The token signs device, CommandKey, FileType and expiry, so whatever the
-    CPE PUTs or POSTs there is filed against the right device and task
-    without file-server credentials. Only URL-safe characters and one dot.
+    Made when the RPC is sent (a task may wait days for an offline device,
+    longer than a link lives). URL-safe characters only.
     """
+    if task.pk is None or task.type != "upload":
+        raise ValueError("an upload link is made for a saved upload task")
     expiry = int(time.time()) + (link_ttl() if ttl is None else ttl)
-    payload = _b64(
-        json.dumps([device.pk, command_key, file_type, expiry], separators=(",", ":")).encode()
+    link = _seal("upload", _UPLOAD_LINK.pack(_LINK_VERSION, task.pk, expiry))
+    return f"{base_url.rstrip('/')}{reverse('files:upload', kwargs={'token': link})}"
+
+
+def verify_upload_token(token: str) -> UploadGrant:
+    """Decode an upload link; :class:`LinkError` if forged, malformed or expired.
+
+    Links of the format before issue 10 (``<payload>.<mac>``, naming a
+    device and a CommandKey) are refused: they were the links that could
+    store any number of files.
+    """
+    task_pk, expires = _unseal("upload", token, _UPLOAD_LINK)
+    return UploadGrant(task_pk, expires)
+
+
+def _uploading(tasks: Any, grant: UploadGrant) -> Any:
+    return tasks.filter(
+        pk=grant.task_pk, type="upload", args__acs_upload=True, state=TaskState.RUNNING
     )
-    token = f"{payload}.{_upload_mac(payload)}"
-    return f"{base_url.rstrip('/')}{reverse('files:upload', kwargs={'token': token})}"
 
 
-def verify_upload_token(token: str, *, now: float | None = None) -> UploadGrant:
-    """Decode an upload token; :class:`LinkError` if forged, malformed or expired."""
-    payload, _, mac = token.partition(".")
-    if not payload or not mac or len(token) > 2048:
-        raise LinkError("invalid upload link")
-    if not hmac.compare_digest(_upload_mac(payload).encode(), mac.encode("utf-8", "replace")):
-        raise LinkError("invalid upload link signature")
-    try:
-        device_pk, command_key, file_type, expires = json.loads(_unb64(payload))
-    except (ValueError, TypeError, binascii.Error):
-        raise LinkError("invalid upload link") from None
-    if int(expires) < (time.time() if now is None else now):
-        raise LinkError("upload link expired", expired=True)
-    return UploadGrant(int(device_pk), str(command_key), str(file_type), int(expires))
+def upload_task_for(grant: UploadGrant) -> Task:
+    """The task a link names while it takes the upload, with its device and tenant.
+
+    Raises :class:`UploadRefused` when the task is gone, over, queued again,
+    or already has its file. Checked before the body is read (so a dead
+    link costs no disk) and again, under the task's row lock, before the
+    file is kept (``upload_store``).
+    """
+    task = _uploading(Task.objects.select_related("device__tenant"), grant).first()
+    if task is None:
+        raise UploadRefused("this upload link's task is over (done, cancelled, expired or queued)")
+    if task.result.get("file"):
+        raise UploadRefused("this upload link was used: its task has its file")
+    return task
 
 
 def upload_extension(file_type: str) -> str:
@@ -407,52 +478,54 @@ def upload_extension(file_type: str) -> str:
     return "bin"
 
 
-def upload_store(*, device: Device, grant: UploadGrant, content: IO[bytes] | Any) -> File:
-    """File what a CPE uploaded (TR-069 A.4.1.5) against the device and its Upload task.
+def upload_store(*, task: Task, content: IO[bytes] | Any) -> File:
+    """File what a CPE uploaded (TR-069 A.4.1.5) against ``task``'s device and the task.
 
     The body is streamed to storage first, outside any transaction; then one
-    transaction inserts the row and writes ``result["file"]`` into the
-    device's open ``upload`` task with that CommandKey (one UPDATE, under a
-    row lock so a concurrent write to the result is not lost). The task's
-    state is left alone: TransferComplete (A.3.3.2) decides it. On any
-    failure the stored content is deleted, so nothing is left behind.
+    transaction locks the task row, checks it still takes the upload (it
+    may have ended, or another request may have stored its file, while
+    this body arrived), inserts the row and writes ``result["file"]`` (one
+    UPDATE). The task's state is left alone: TransferComplete (A.3.3.2)
+    decides it. On any failure, :class:`UploadRefused` included, the stored
+    content is deleted, so nothing is left behind.
     """
-    name = f"{device.device_id}-{grant.command_key}"
-    ext = upload_extension(grant.file_type)
+    device = task.device
+    file_type = str(task.args.get("file_type") or "")
+    name = f"{device.device_id}-{task.command_key}"
+    ext = upload_extension(file_type)
     name = f"{name[: _NAME_MAX - len(ext) - 1]}.{ext}"
     instance = _new_file(
-        tenant=device.tenant_id, name=name, file_type=grant.file_type, device=device
+        tenant=device.tenant_id, name=name, file_type=file_type, device=device, task=task
     )
     _stream(instance, content)
     try:
         with transaction.atomic():
-            task = (
-                Task.objects.select_for_update()
-                .filter(
-                    device_id=device.pk,
-                    type="upload",
-                    command_key=grant.command_key,
-                    state__in=OPEN_STATES,
-                )
-                .order_by("-id")
-                .first()
-            )
-            instance.task = task
+            locked = upload_task_for_update(task)
             instance.save()
-            if task is not None:
-                Task.objects.filter(pk=task.pk).update(result={**task.result, "file": instance.pk})
+            Task.objects.filter(pk=locked.pk).update(result={**locked.result, "file": instance.pk})
     except BaseException:
         _discard(instance)
         raise
     log.info(
-        "upload from %s (CommandKey %r): file %s, %d bytes, task %s",
+        "upload from %s (task %s, CommandKey %r): file %s, %d bytes",
         device.device_id,
-        grant.command_key,
+        task.pk,
+        task.command_key,
         instance.pk,
         instance.size,
-        instance.task_id,
     )
     return instance
+
+
+def upload_task_for_update(task: Task) -> Task:
+    """``task`` locked, if it still takes its upload (``upload_task_for``'s rule)."""
+    grant = UploadGrant(task.pk, 0)
+    locked = _uploading(Task.objects.select_for_update(), grant).first()
+    if locked is None:
+        raise UploadRefused("this upload link's task ended while the file arrived")
+    if locked.result.get("file"):
+        raise UploadRefused("this upload link was used: its task has its file")
+    return locked
 
 
 # ------------------------------------------------------------------- fetch log

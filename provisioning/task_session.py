@@ -151,13 +151,8 @@ def _transfer_for(visit: Visit, task: Task) -> dict[str, Any] | None:
             if k in ("url", "file_size", "target_file_name", "username", "password")
         }
     if task.type == "upload" and task.args.get("acs_upload"):
-        url = files.upload_url_for(
-            device=visit.row(),
-            command_key=task.command_key,
-            file_type=task.args["file_type"],
-            base_url=settings.ACS_PUBLIC_URL,
-        )
-        return {"url": url}
+        # Bound to this task: one file, while it waits (provisioning.files).
+        return {"url": files.upload_url_for(task=task, base_url=settings.ACS_PUBLIC_URL)}
     return None
 
 

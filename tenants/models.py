@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from tenants.networks import parse_networks, special_entries
 from tenants.querysets import (
     ROLE_ACTIONS,
     SCOPE_GRANTED,
@@ -18,7 +19,7 @@ from tenants.querysets import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractUser, AnonymousUser
+    from django.contrib.auth.models import AbstractBaseUser, AbstractUser, AnonymousUser
 
 
 class CpeAuth(models.TextChoices):
@@ -44,6 +45,13 @@ def validate_networks(value: str) -> None:
             ipaddress.ip_network(line, strict=False)
         except ValueError as exc:
             raise ValidationError(f"{line!r} is not a network (CIDR)") from exc
+
+
+def _networks_or_empty(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return parse_networks(text)
+    except ValueError:
+        return []  # the field's own validator reports it
 
 
 class TenantQuerySet(models.QuerySet):
@@ -112,6 +120,9 @@ class Tenant(models.Model):
 
     objects = TenantQuerySet.as_manager()
 
+    # Set by permit_special_networks for the next full_clean; never stored.
+    _special_networks_by_platform = False
+
     class Meta:
         ordering = ["slug"]
 
@@ -122,6 +133,67 @@ class Tenant(models.Model):
         if not self.cpe_realm:
             self.cpe_realm = f"acsportal/{self.slug}"
         super().save(*args, **kwargs)
+
+    def permit_special_networks(self, by: AbstractBaseUser | AnonymousUser | None) -> None:
+        """Let the next ``full_clean`` (one) accept special allow-list entries if ``by`` may add them.
+
+        Loopback, link-local, metadata, multicast, unspecified and reserved
+        blocks (``tenants.networks``) are the platform's to open: only an
+        active superuser may add them. Call it with the acting user before
+        validating a change of ``connection_request_networks``
+        (``tenants.services.tenant_set_connection_request_networks`` does).
+        """
+        self._special_networks_by_platform = bool(
+            by is not None and by.is_active and getattr(by, "is_superuser", False)
+        )
+
+    def permit_special_networks_as_platform(self) -> None:
+        """``permit_special_networks`` for code that runs as the platform, with no user to name.
+
+        For what the machine's operator runs directly (the benchmark's
+        throw-away tenant); never for anything a person's request reaches.
+        """
+        self._special_networks_by_platform = True
+
+    def special_networks_added(self) -> list[str]:
+        """Entries that open a special block and were not in the saved list, with their label.
+
+        What a tenant admin may not do. Entries the platform put there
+        (the demo tenant's loopback) may be kept or removed by anyone.
+        """
+        saved = ""
+        if self.pk is not None:
+            saved = (
+                Tenant.objects.filter(pk=self.pk)
+                .values_list("connection_request_networks", flat=True)
+                .first()
+                or ""
+            )
+        before = set(_networks_or_empty(saved))
+        return [
+            f"{network} ({label})"
+            for network, label in special_entries(
+                _networks_or_empty(self.connection_request_networks)
+            )
+            if network not in before
+        ]
+
+    def clean(self) -> None:
+        """Special connection-request networks are added by the platform superuser only."""
+        super().clean()
+        permitted, self._special_networks_by_platform = self._special_networks_by_platform, False
+        if permitted:
+            return
+        added = self.special_networks_added()
+        if added:
+            raise ValidationError(
+                {
+                    "connection_request_networks": (
+                        f"only the platform superuser can allow {', '.join(added)}: connection"
+                        " requests to such addresses reach the ACS's own host or network"
+                    )
+                }
+            )
 
     @property
     def allows_digest(self) -> bool:
@@ -160,10 +232,7 @@ class Tenant(models.Model):
         return self.cpe_ha1_sha256 if algorithm.upper().startswith("SHA-256") else self.cpe_ha1_md5
 
     def connection_request_allowlist(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [
-            ipaddress.ip_network(line, strict=False)
-            for line in self.connection_request_networks.split()
-        ]
+        return parse_networks(self.connection_request_networks)
 
 
 class Role(models.TextChoices):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from cwmp.protocol import codec
 from cwmp.protocol import messages as m
 from cwmp.wakeup import stun
-from devices.models import Device
+from devices.models import Device, SessionLog
 from provisioning import services
 from provisioning.models import Task, TaskState
 from tests.cwmp.cpe import IGD, ScriptedCPE, inform_body
@@ -98,6 +99,13 @@ def test_task_enqueue_bulk(devices):
 
 def test_stun_binding_unchanged():
     device = DeviceFactory()
+    SessionLog.objects.create(
+        tenant=device.tenant,
+        device=device,
+        session_id="s1",
+        started=timezone.now(),
+        remote_address="203.0.113.5",  # unsigned bindings count from the last Inform's address
+    )
     event = stun.BindingEvent(
         username=device.device_id,
         host="203.0.113.5",
@@ -107,5 +115,7 @@ def test_stun_binding_unchanged():
         classic=False,
     )
     assert stun.record_binding(event)
-    with pinned("wakeup.stun_binding_unchanged"):  # the lookup, an UPDATE matching no row
+    # The lookup (device, STUNPassword known, last Inform's address: one
+    # query), an UPDATE matching no row.
+    with pinned("wakeup.stun_binding_unchanged"):
         assert stun.record_binding(event)

@@ -8,6 +8,12 @@ HA1 values, Basic only where allowed, the shared replay store).
 
 Decisions worth knowing:
 
+* A signed link is ``/files/<token>/<link>/<name>``: the proof (device,
+  expiry, MAC) is the one opaque middle segment, never a query string, so
+  there is no ``&`` for a CPE to leave XML-escaped and no query for a log
+  to keep. Links made before issue 10 (``?d=&e=&s=``, also read with the
+  ``amp;`` a CPE that never decoded the entity sends) are honoured until
+  they expire, one ``ACS_FILE_LINK_TTL`` after the upgrade at most.
 * The token in the path identifies the file and hence the tenant; the name
   after it is cosmetic. An unknown token, a signed link for another
   tenant's device, a Digest answer for another tenant's realm, and a
@@ -39,10 +45,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from asgiref.sync import sync_to_async
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils.http import content_disposition_header, http_date
@@ -62,8 +71,9 @@ log = logging.getLogger("acsportal.files")
 
 _RANGE_SPEC = re.compile(r"^(\d*)-(\d*)$")
 _MAX_RANGE_HEADER = 1024
-# Multipart overhead allowed above the size cap in a declared Content-Length.
-_MULTIPART_SLACK = 64 * 1024
+# Multipart overhead allowed above the size cap in a declared Content-Length
+# (acsportal.handlers allows it to every path but /cwmp/).
+MULTIPART_SLACK = 64 * 1024
 
 
 def _remote_address(request: HttpRequest) -> str | None:
@@ -132,17 +142,36 @@ def _authenticate(request: HttpRequest, tenant: Tenant, token: str) -> _Identity
     return _Identity(device=owner[0])
 
 
-def _identify_for_download(request: HttpRequest, file: File) -> _Identity:
+def _legacy_link(request: HttpRequest) -> dict[str, str] | None:
+    """The ``d``, ``e``, ``s`` of a link made before issue 10, if the query has one.
+
+    A CPE that copies the Download URL without decoding XML entities asks
+    for ``?d=1&amp;e=…&amp;s=…``: its keys arrive as ``amp;e``, and are
+    taken for what they were.
+    """
+    fields: dict[str, str] = {}
+    for key in request.GET:
+        name = key.removeprefix("amp;")
+        if name in ("d", "e", "s"):
+            fields[name] = str(request.GET.get(key, ""))
+    return fields or None
+
+
+def _identify_for_download(request: HttpRequest, file: File, link: str | None) -> _Identity:
     """A signed link first (the normal case), else HTTP credentials."""
-    params = request.GET
-    if any(k in params for k in ("d", "e", "s")):
+    legacy = _legacy_link(request) if link is None else None
+    if link is not None or legacy is not None:
         try:
-            device_pk = files.verify_download_link(
-                token=file.token,
-                device=params.get("d", ""),
-                expiry=params.get("e", ""),
-                signature=params.get("s", ""),
-            )
+            if link is not None:
+                device_pk = files.verify_download_link(token=file.token, link=link)
+            else:
+                assert legacy is not None
+                device_pk = files.verify_legacy_download_link(
+                    token=file.token,
+                    device=legacy.get("d", ""),
+                    expiry=legacy.get("e", ""),
+                    signature=legacy.get("s", ""),
+                )
         except files.LinkError as exc:
             if not request.META.get("HTTP_AUTHORIZATION"):
                 return _Identity(refusal=_text(403, exc.message))
@@ -265,9 +294,50 @@ class _FetchStream:
             )
 
 
+class _AsyncFetchStream:
+    """``_FetchStream`` for an ASGI server, chunk by chunk.
+
+    Django's ASGI handler turns a synchronous iterator into a list before
+    sending the first byte: a whole firmware image in memory, and a fetch
+    logged complete even when the CPE went away after a kilobyte. Each chunk
+    is read in a worker thread instead, as the server asks for it. Django
+    closes the response when it was sent; when the client went away
+    mid-way it does not, and the generator's own ``finally`` (run when the
+    event loop finalises it) closes the stream, so the fetch log is written
+    either way.
+    """
+
+    def __init__(self, stream: _FetchStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        read = sync_to_async(_next_chunk, thread_sensitive=False)
+        try:
+            while (chunk := await read(self._stream)) is not None:
+                yield chunk
+        finally:
+            await sync_to_async(self.close, thread_sensitive=False)()
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def _next_chunk(stream: _FetchStream) -> bytes | None:
+    return next(stream, None)
+
+
 @csrf_exempt
-def download(request: HttpRequest, token: str, name: str) -> HttpResponse | StreamingHttpResponse:
-    """``GET|HEAD /files/<token>/<name>``: a file for a CPE (TR-069 A.3.2.8)."""
+def download(
+    request: HttpRequest, token: str, name: str, link: str | None = None
+) -> HttpResponse | StreamingHttpResponse:
+    """``GET|HEAD /files/<token>/[<link>/]<name>``: a file for a CPE (TR-069 A.3.2.8).
+
+    With ``link`` (a signed link's proof) the device is the link's; without,
+    the CPE's credentials say who it is.
+    """
     if request.method not in ("GET", "HEAD"):
         return _text(405, "the file server takes GET and HEAD here", Allow="GET, HEAD")
     file = files.file_for_token(token)
@@ -286,7 +356,7 @@ def download(request: HttpRequest, token: str, name: str) -> HttpResponse | Stre
         )
         return response
 
-    identity = _identify_for_download(request, file)
+    identity = _identify_for_download(request, file, link)
     if identity.refusal is not None:
         return logged(identity.refusal)
     device = identity.device
@@ -354,8 +424,11 @@ def download(request: HttpRequest, token: str, name: str) -> HttpResponse | Stre
     stream = _FetchStream(
         handle, length=length, whole=start == 0 and end == size - 1, fetch_pk=fetch.pk
     )
+    content: _FetchStream | _AsyncFetchStream = stream
+    if isinstance(request, ASGIRequest):
+        content = _AsyncFetchStream(stream)
     streaming = StreamingHttpResponse(
-        stream, status=status, content_type="application/octet-stream"
+        content, status=status, content_type="application/octet-stream"
     )
     for key, value in headers.items():
         streaming[key] = value
@@ -401,18 +474,26 @@ def upload(request: HttpRequest, token: str) -> HttpResponse:
     """``PUT|POST /files/upload/<token>``: a file a CPE sends for an Upload (TR-069 A.4.1.5).
 
     The body is the file (PUT or POST), or a multipart/form-data POST with
-    one file part. The signed token is the authorisation; credentials, if
-    the CPE sends any, must be right and must not be another device's.
+    one file part. The signed token is the authorisation, for one file of
+    the Upload task it names while that task waits for it: a forged or
+    expired token is 403, one whose task has its file or is over is 410
+    (before the body is read, and again before the file is kept).
+    Credentials, if the CPE sends any, must be right and must not be
+    another device's.
     """
     if request.method not in ("PUT", "POST"):
         return _text(405, "uploads take PUT or POST", Allow="PUT, POST")
     try:
         grant = files.verify_upload_token(token)
+        task = files.upload_task_for(grant)
+    except files.UploadRefused as exc:
+        log.warning("files: upload refused from %s: %s", _remote_address(request), exc.message)
+        return _text(410, exc.message)
     except files.LinkError as exc:
         log.warning("files: upload refused from %s: %s", _remote_address(request), exc.message)
         return _text(403, exc.message)
-    device = Device.objects.select_related("tenant").filter(pk=grant.device_pk).first()
-    if device is None or not device.tenant.is_active:
+    device = task.device
+    if not device.tenant.is_active:
         return _text(404, "no such device")
     if request.META.get("HTTP_AUTHORIZATION"):
         identity = _authenticate(request, device.tenant, token)
@@ -427,7 +508,7 @@ def upload(request: HttpRequest, token: str) -> HttpResponse:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return _text(400, "Content-Length is not a number")
-    if declared > limit + (_MULTIPART_SLACK if multipart else 0):
+    if declared > limit + (MULTIPART_SLACK if multipart else 0):
         return _text(413, f"file larger than {limit} bytes")
 
     part = None
@@ -450,11 +531,14 @@ def upload(request: HttpRequest, token: str) -> HttpResponse:
         part = parts[0]
     try:
         file = files.upload_store(
-            device=device, grant=grant, content=part if part is not None else _body_stream(request)
+            task=task, content=part if part is not None else _body_stream(request)
         )
     except files.FileTooLarge as exc:
         log.warning("files: upload from %s too large", device.device_id)
         return _text(413, str(exc))
+    except files.UploadRefused as exc:  # another request stored it, or the task ended, meanwhile
+        log.warning("files: upload from %s refused: %s", device.device_id, exc.message)
+        return _text(410, exc.message)
     finally:
         if part is not None:
             part.close()  # deletes the temporary file

@@ -7,8 +7,12 @@ from cwmp.endpoint import files as views
 app_name = "files"
 
 # "upload/<token>" first: a download token never is the word "upload"
-# (tokens are 22 random URL-safe characters).
+# (tokens are 22 random URL-safe characters). "signed" carries a signed
+# link's proof as its middle segment (provisioning.files.file_download_url);
+# "download" is for CPE credentials, and for links made before issue 10,
+# whose proof was in the query string.
 urlpatterns = [
     path("upload/<str:token>", views.upload, name="upload"),
+    path("<str:token>/<str:link>/<str:name>", views.download, name="signed"),
     path("<str:token>/<str:name>", views.download, name="download"),
 ]

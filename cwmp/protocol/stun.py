@@ -18,7 +18,10 @@ where a UDP connection request (TR-069 Annex G) reaches the CPE.
 * MESSAGE-INTEGRITY (HMAC-SHA1 keyed with the STUNPassword, RFC 5389 15.4 or
   the RFC 3489 11.2.8 padded form) is verified when the caller knows the
   device's STUNPassword; a wrong one gets a 401 error response and no
-  event. Without a known password the request is accepted (and logged).
+  event. Without a known password, or without MESSAGE-INTEGRITY, the event
+  says ``authenticated=False``: whether such a binding is recorded is the
+  server's decision (``cwmp.wakeup.stun``: only from the address of the
+  device's last authenticated Inform, never for a device with a password).
 * Not supported, on purpose: CHANGE-REQUEST with flags set (one address and
   port only; such requests get no answer) and RESPONSE-ADDRESS (answers go
   to the request's source, never to a third party: no reflection).

@@ -4,8 +4,8 @@ Two transports:
 
 * **HTTP** (TR-069 3.2.2), here: a GET to the ConnectionRequestURL the CPE
   reported, authenticated with the ConnectionRequestUsername/Password,
-  Digest (TR-069 3.2.2 requires the CPE to support it) or Basic when the
-  CPE's challenge asks for Basic. 200 or 204 means the CPE accepted and will
+  Digest (TR-069 3.2.2 requires the CPE to support it) or, on an
+  ``https://`` URL only, Basic when the CPE's challenge asks for Basic. 200 or 204 means the CPE accepted and will
   Inform with ``6 CONNECTION REQUEST``.
 * **UDP** (TR-069 Annex G, TR-111 Part 2), in ``cwmp.wakeup.udp``: for a CPE
   behind a NAT, a signed HTTP-like datagram sent to the
@@ -18,9 +18,11 @@ destination policy.
 Both addresses come from the CPE, so they are untrusted: the destination
 must resolve only to addresses inside the tenant's allow-list
 (``Tenant.connection_request_networks``); loopback, link-local, unspecified,
-multicast, reserved and cloud-metadata addresses additionally need an
-allow-list entry *inside* their own block (``127.0.0.0/8`` permits loopback,
-``0.0.0.0/0`` does not); an empty allow-list refuses everything. The HTTP
+multicast, reserved and cloud-metadata addresses, in their IPv4-mapped and
+NAT64 spellings too, additionally need an allow-list entry *inside* their
+own block (``127.0.0.0/8`` permits loopback, ``0.0.0.0/0`` does not), which
+only the platform superuser can add (``tenants.networks``); an empty
+allow-list refuses everything. The HTTP
 client connects to the very address it checked (sending the original Host
 header and TLS SNI), so a DNS answer that changes between check and connect
 (DNS rebinding) cannot redirect it; redirects are never followed, proxies
@@ -50,6 +52,8 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
+from tenants.networks import guarded_block, policy_address, policy_network
+
 if TYPE_CHECKING:
     from devices.models import Device
     from tenants.models import Tenant
@@ -60,28 +64,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _T = TypeVar("_T")
-
-# Blocks whose addresses are never contacted on the strength of a broad
-# allow-list entry. First match wins, so the metadata /32s come before the
-# link-local /16 that contains 169.254.169.254: allowing a link-local lab
-# network does not allow the metadata service.
-_GUARDED: tuple[tuple[str, Network], ...] = tuple(
-    (label, ipaddress.ip_network(net))
-    for label, net in (
-        ("cloud metadata", "169.254.169.254/32"),  # AWS, GCP, Azure, OpenStack
-        ("cloud metadata", "fd00:ec2::254/128"),  # AWS IPv6
-        ("cloud metadata", "100.100.100.200/32"),  # Alibaba (inside CGNAT 100.64/10)
-        ("loopback", "127.0.0.0/8"),
-        ("loopback", "::1/128"),
-        ("link-local", "169.254.0.0/16"),
-        ("link-local", "fe80::/10"),
-        ("unspecified", "0.0.0.0/8"),
-        ("unspecified", "::/128"),
-        ("multicast", "224.0.0.0/4"),
-        ("multicast", "ff00::/8"),
-        ("reserved", "240.0.0.0/4"),  # includes the broadcast 255.255.255.255
-    )
-)
 
 # A CPE answers a connection request with an empty body; anything bigger
 # than this is not a CPE and is not read further.
@@ -134,22 +116,27 @@ def check_address(address: Address, allowlist: Sequence[Network]) -> str | None:
     """Why ``address`` may not receive a connection request, or None when it may.
 
     The address must lie in an allow-list network. A guarded address
-    (loopback, link-local, metadata, …) also needs an entry that lies inside
-    its guarded block, so ``0.0.0.0/0`` never opens ``127.0.0.1`` or
-    ``169.254.169.254`` but ``127.0.0.0/8`` opens loopback for tests and labs.
+    (loopback, link-local, metadata, …: ``tenants.networks``) also needs an
+    entry that lies inside its guarded block, so ``0.0.0.0/0`` never opens
+    ``127.0.0.1`` or ``169.254.169.254`` but ``127.0.0.0/8`` opens loopback
+    for tests and labs. IPv4-mapped and NAT64 addresses, and entries, are
+    judged as the IPv4 address they embed: ``64:ff9b::a9fe:a9fe`` is the
+    metadata address, whatever IPv6 entry the list has.
     """
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    shown = address
+    address = policy_address(address)
     if not allowlist:
         return "the tenant's connection-request allow-list is empty"
-    containing = [n for n in allowlist if n.version == address.version and address in n]
+    networks = [policy_network(n) for n in allowlist]
+    containing = [n for n in networks if n.version == address.version and address in n]
     if not containing:
-        return f"{address} is outside the tenant's connection-request allow-list"
-    for label, block in _GUARDED:
-        if block.version == address.version and address in block:
-            if any(n.subnet_of(block) for n in containing):  # type: ignore[arg-type]
-                return None
-            return f"{address} is a {label} address and not explicitly allowed"
+        return f"{shown} is outside the tenant's connection-request allow-list"
+    guarded = guarded_block(address)
+    if guarded is not None:
+        label, block = guarded
+        if any(n.subnet_of(block) for n in containing):  # type: ignore[arg-type]
+            return None
+        return f"{shown} is a {label} address and not explicitly allowed"
     return None
 
 
@@ -251,15 +238,20 @@ def parse_connection_request_url(url: str) -> HttpTarget:
 
 
 class _ChallengeAuth(httpx.Auth):
-    """Answer the CPE's 401 with the scheme it asks for: Digest first, else Basic.
+    """Answer the CPE's 401 with the scheme it asks for: Digest first, else Basic over TLS.
 
     Nothing is sent before the challenge, so a CPE that does not ask gets no
-    credentials, and a Digest CPE never sees the password in clear.
+    credentials, and a Digest CPE never sees the password in clear. Basic
+    is answered only on an ``https://`` ConnectionRequestURL: over plain
+    HTTP it would hand the password to anyone on the path, or to whoever
+    answers at the address the CPE reported, so the 401 stands
+    (``basic_refused`` says why).
     """
 
     def __init__(self, username: str, password: str) -> None:
         self._username = username
         self._password = password
+        self.basic_refused = False
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         response = yield request
@@ -279,6 +271,9 @@ class _ChallengeAuth(httpx.Auth):
                 return
             yield retry
         elif "basic" in schemes:
+            if request.url.scheme != "https":
+                self.basic_refused = True
+                return
             yield next(httpx.BasicAuth(self._username, self._password).auth_flow(request))
 
 
@@ -344,8 +339,7 @@ async def _get(
     target: HttpTarget,
     address: Address,
     *,
-    username: str,
-    password: str,
+    auth: _ChallengeAuth,
     timeout: float,
     verify: bool,
 ) -> httpx.Response:
@@ -368,7 +362,7 @@ async def _get(
             headers={"Host": target.authority, "User-Agent": "acsportal"},
             extensions=extensions,
         )
-        return await client.send(request, auth=_ChallengeAuth(username, password))
+        return await client.send(request, auth=auth)
 
 
 async def http_connection_request(
@@ -402,24 +396,20 @@ async def http_connection_request(
             addresses = checked_addresses(resolved, allowlist)
             error = ""
             for address in addresses:
+                auth = _ChallengeAuth(username, password)
                 try:
                     response = await _get(
-                        target,
-                        address,
-                        username=username,
-                        password=password,
-                        timeout=timeout,
-                        verify=verify,
+                        target, address, auth=auth, timeout=timeout, verify=verify
                     )
                 except httpx.ConnectError as exc:
                     error = f"cannot connect to {address}: {exc or type(exc).__name__}"
                     continue  # the next address of the name, all of them checked
                 ok = response.status_code in _SUCCESS
+                error = "" if ok else f"HTTP {response.status_code} {response.reason_phrase}"
+                if auth.basic_refused:
+                    error += " (the CPE asks for Basic, which is never sent over plain HTTP)"
                 return result(
-                    ok=ok,
-                    status_code=response.status_code,
-                    address=str(address),
-                    error="" if ok else f"HTTP {response.status_code} {response.reason_phrase}",
+                    ok=ok, status_code=response.status_code, address=str(address), error=error
                 )
             return result(error=error)
     except DestinationRefused as exc:

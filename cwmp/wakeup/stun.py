@@ -5,11 +5,25 @@ module runs it. ``StunServerProtocol`` is the asyncio shell (database work
 runs in a thread pool, never in the event loop); the Django part maps a
 STUN USERNAME to a device. The ACS expects the CPE's ``STUNUsername`` to be
 the CPE identity ``OUI-ProductClass-SerialNumber`` (our device id, raw or
-escaped) or ``OUI-SerialNumber``. A request with CONNECTION-REQUEST-BINDING
-and a USERNAME that names exactly one device records its source as that
-device's ``udp_connection_request_address``; unknown usernames are answered
-but not recorded. MESSAGE-INTEGRITY is checked against the device's
-STUNPassword when the ACS knows it.
+escaped) or ``OUI-SerialNumber``.
+
+Who may move a device's UDP connection-request address: the STUN port
+serves every tenant and a USERNAME is no secret (it is the serial), so a
+Binding Request alone proves nothing. A request with CONNECTION-REQUEST-
+BINDING and a USERNAME that names exactly one device is recorded as that
+device's ``udp_connection_request_address`` only
+
+* with a valid MESSAGE-INTEGRITY keyed with the device's STUNPassword (when
+  the ACS knows one, from the device's parameters), or
+* for a device without a known STUNPassword, when it comes from the address
+  the device's last authenticated Inform came from (its latest session log's
+  ``remote_address``, the peer the CWMP endpoint saw: not ``ip_address``,
+  which is the WAN address the CPE reports and, behind a NAT, is not where
+  its datagrams come from).
+
+Anything else is answered (a STUN answer tells the sender only its own
+address) but not recorded. A device with a STUNPassword never has its
+binding moved by an unsigned request, whatever its source.
 
 The same socket relays UDP connection requests for ``cwmp.wakeup.udp``
 (``relay_send``): TR-111 requires them to come from the STUN server's own
@@ -327,6 +341,16 @@ def _username_query(username: str) -> Any:
     return query
 
 
+def _devices_named(username: str) -> Any:
+    """The devices a STUN USERNAME can name (at most two are ever read), or None."""
+    from devices.models import Device
+
+    query = _username_query(username)
+    if query is None:
+        return None
+    return Device.objects.filter(query)
+
+
 def device_pk_for_username(username: str) -> int | None:
     """The one device a STUN USERNAME names; None when it names none or several.
 
@@ -334,56 +358,138 @@ def device_pk_for_username(username: str) -> int | None:
     global; one identity registered in two tenants is refused elsewhere
     (``device_registered_elsewhere``), and an ambiguous name records nothing.
     """
-    from devices.models import Device
-
-    query = _username_query(username)
-    if query is None:
+    devices = _devices_named(username)
+    if devices is None:
         return None
-    pks = list(Device.objects.filter(query).values_list("pk", flat=True)[:2])
+    pks = list(devices.values_list("pk", flat=True)[:2])
     return pks[0] if len(pks) == 1 else None
+
+
+def _stun_password_query(device_ref: Any) -> Any:
+    from devices.models import Parameter
+
+    return Parameter.objects.filter(device_id=device_ref, path__in=_PASSWORD_PATHS).exclude(
+        value=""
+    )
 
 
 def stun_password_for(username: str) -> str | None:
     """The device's STUNPassword when the ACS knows it (set through SetParameterValues)."""
-    from devices.models import Parameter
-
     pk = device_pk_for_username(username)
     if pk is None:
         return None
-    value = (
-        Parameter.objects.filter(device_id=pk, path__in=_PASSWORD_PATHS)
-        .exclude(value="")
-        .values_list("value", flat=True)
-        .first()
-    )
+    value = _stun_password_query(pk).values_list("value", flat=True).first()
     return value or None
 
 
-def record_binding(event: BindingEvent) -> bool:
-    """Store the binding as the device's UDPConnectionRequestAddress; False if unknown.
+@dataclass(slots=True, frozen=True)
+class BindingTarget:
+    """What deciding a binding needs to know of the device a USERNAME names."""
 
-    One UPDATE, which writes nothing when the address did not change (a
+    pk: int
+    has_stun_password: bool
+    last_inform_address: str | None
+
+
+def binding_target(username: str) -> BindingTarget | None:
+    """The one device ``username`` names, whether it has a STUNPassword, its last Inform's address.
+
+    One query: the device, whether a STUNPassword is known for it, and the
+    remote address of its latest session log (written only after the
+    Inform authenticated).
+    """
+    from django.db.models import Exists, OuterRef, Subquery
+
+    from devices.models import SessionLog
+
+    devices = _devices_named(username)
+    if devices is None:
+        return None
+    rows = list(
+        devices.annotate(
+            has_password=Exists(_stun_password_query(OuterRef("pk"))),
+            last_address=Subquery(
+                SessionLog.objects.filter(device_id=OuterRef("pk"))
+                .order_by("-started")
+                .values("remote_address")[:1]
+            ),
+        ).values_list("pk", "has_password", "last_address")[:2]
+    )
+    if len(rows) != 1:
+        return None
+    pk, has_password, last_address = rows[0]
+    return BindingTarget(pk, bool(has_password), last_address)
+
+
+def _same_host(a: str | None, b: str) -> bool:
+    """Whether two textual addresses are one host (IPv4-mapped IPv6 is its IPv4)."""
+    if not a:
+        return False
+
+    def norm(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        try:
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError:
+            return None
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        return address
+
+    left = norm(a)
+    return left is not None and left == norm(b)
+
+
+def binding_refusal(event: BindingEvent, target: BindingTarget) -> str | None:
+    """Why ``event`` may not move ``target``'s binding, or None when it may (see the module)."""
+    if event.authenticated:
+        return None
+    if target.has_stun_password:
+        return "the device has a STUNPassword and the request carries no valid MESSAGE-INTEGRITY"
+    if not _same_host(target.last_inform_address, event.host):
+        return (
+            f"unsigned, and not from the address of the device's last authenticated Inform"
+            f" ({target.last_inform_address or 'none yet'})"
+        )
+    return None
+
+
+def record_binding(event: BindingEvent) -> bool:
+    """Store the binding as the device's UDPConnectionRequestAddress; False if not recorded.
+
+    Not recorded: an unknown or ambiguous username, or a request the
+    module's rule refuses (``binding_refusal``). One query to decide and
+    one UPDATE, which writes nothing when the address did not change (a
     keep-alive Binding Request every few seconds is the normal case).
     """
     from devices.models import Device
 
-    pk = device_pk_for_username(event.username)
-    if pk is None:
+    target = binding_target(event.username)
+    if target is None:
         log.info(
             "stun: binding %s from unknown username %r not recorded", event.address, event.username
         )
         return False
+    refusal = binding_refusal(event, target)
+    if refusal is not None:
+        log.warning(
+            "stun: binding %s for device %s (username %r) not recorded: %s",
+            event.address,
+            target.pk,
+            event.username,
+            refusal,
+        )
+        return False
     changed = (
-        Device.objects.filter(pk=pk)
+        Device.objects.filter(pk=target.pk)
         .exclude(udp_connection_request_address=event.address)
         .update(udp_connection_request_address=event.address)
     )
     if changed:
         log.info(
             "stun: device %s listens on %s%s",
-            pk,
+            target.pk,
             event.address,
-            " (authenticated)" if event.authenticated else "",
+            " (authenticated)" if event.authenticated else " (from its Inform's address)",
         )
     return True
 
@@ -392,20 +498,26 @@ class BindingRecorder:
     """``record_binding`` for the server: skips keep-alives already recorded.
 
     A CPE repeats its Binding Request every few tens of seconds; the same
-    (username, address) is written at most once per ``interval`` seconds,
-    and BINDING-CHANGE always goes through. Runs in worker threads, so each
-    call checks its database connection like a request would.
+    (username, address, signed or not) is decided at most once per
+    ``interval`` seconds,
+    and BINDING-CHANGE always goes through. A refusal is remembered as
+    long as a recording: a keep-alive that arrived before the Inform from
+    its new address is looked at again one interval later. Runs in worker
+    threads, so each call checks its database connection like a request
+    would.
     """
 
     def __init__(self, interval: float = 60.0) -> None:
         self.interval = interval
-        self._seen: dict[tuple[str, str], float] = {}
+        self._seen: dict[tuple[str, str, bool], float] = {}
         self._lock = threading.Lock()
 
     def __call__(self, event: BindingEvent) -> None:
         from django.db import close_old_connections
 
-        key = (event.username, event.address)
+        # Signed and unsigned requests are decided apart: a refused unsigned
+        # one must not hold back the signed one that follows.
+        key = (event.username, event.address, event.authenticated)
         now = time.monotonic()
         with self._lock:
             if not event.binding_change and self._seen.get(key, 0.0) > now:

@@ -176,3 +176,108 @@ def test_an_exception_in_the_cwmp_view_is_djangos_error_response(monkeypatch):
     seen = {}
     body = b"".join(app(_environ("/cwmp/isp/"), lambda status, h: seen.update(status=status)))
     assert seen["status"].startswith("500") and body
+
+
+# --- Body limits, from Content-Length, before the body is read ----------------------
+
+
+class _Unreadable(io.RawIOBase):
+    """A wsgi.input that fails the test if anyone reads it."""
+
+    def read(self, *args):
+        raise AssertionError("the body was read")
+
+    readline = readinto = read
+
+
+def _declared(path: str, length: str) -> tuple[int, dict[str, str], bytes]:
+    seen: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen["status"] = int(status.split()[0])
+        seen["headers"] = {k.lower(): v for k, v in headers}
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "CONTENT_LENGTH": length,
+        "wsgi.input": _Unreadable(),
+    }
+    body = b"".join(application(environ, start_response))
+    return seen["status"], seen["headers"], body
+
+
+@pytest.mark.parametrize("path", ["/cwmp/isp/", "/files/upload/x", "/admin/login/"])
+def test_wsgi_refuses_an_oversize_body_without_reading_it(path, settings):
+    settings.CWMP_MAX_BODY_BYTES = 1000
+    settings.ACS_MAX_FILE_BYTES = 5000
+    limit = 1000 if path.startswith("/cwmp/") else 5000 + 64 * 1024
+    status, headers, body = _declared(path, str(limit + 1))
+    assert status == 413 and headers["connection"] == "close"
+    assert f"larger than {limit} bytes".encode() in body
+    assert _declared(path, "12x")[0] == 400
+
+
+def _asgi_app(*, reads: list[bytes]):
+    """``asgi_dispatcher`` over an inner application that reads the body as Django does."""
+
+    async def inner(scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # Django's handler: RequestAborted, nothing sent
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        reads.append(body)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return handlers.asgi_dispatcher(inner, inner)
+
+
+def _asgi(path: str, headers: list[tuple[bytes, bytes]], chunks: list[bytes], reads: list):
+    import asyncio
+
+    pending = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    received: list[dict] = []
+    sent: list[dict] = []
+
+    async def receive():
+        message = pending.pop(0)
+        received.append(message)
+        return message
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": path, "headers": headers, "method": "POST"}
+    asyncio.run(_asgi_app(reads=reads)(scope, receive, send))
+    return sent, received
+
+
+def test_asgi_refuses_a_declared_oversize_body_before_receiving_it(settings):
+    settings.CWMP_MAX_BODY_BYTES = 1000
+    reads: list[bytes] = []
+    sent, received = _asgi("/cwmp/isp/", [(b"content-length", b"1001")], [b"x" * 1001], reads)
+    assert received == [] and reads == []
+    assert sent[0]["status"] == 413 and (b"connection", b"close") in sent[0]["headers"]
+
+
+def test_asgi_cuts_a_body_without_content_length_at_the_limit(settings):
+    settings.CWMP_MAX_BODY_BYTES = 1000
+    reads: list[bytes] = []
+    sent, received = _asgi("/cwmp/isp/", [], [b"x" * 600, b"x" * 600, b"x" * 600], reads)
+    assert len(received) == 2 and reads == []  # the third chunk is never asked for
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [413]
+
+
+def test_asgi_passes_a_body_within_the_limit(settings):
+    settings.CWMP_MAX_BODY_BYTES = 1000
+    reads: list[bytes] = []
+    sent, _ = _asgi("/cwmp/isp/", [(b"content-length", b"1000")], [b"x" * 500, b"y" * 500], reads)
+    assert reads == [b"x" * 500 + b"y" * 500] and sent[0]["status"] == 200

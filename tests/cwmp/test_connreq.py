@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +35,7 @@ from cwmp.wakeup.connreq import (
 )
 from cwmp.wakeup.jobs import connection_request, request_connection, take_tenant_slot
 from cwmp.wakeup.udp import parse_udp_address, send_udp_connection_request
+from tests.cpesim.pki import make_pki
 from tests.factories import DeviceFactory
 
 USERNAME = "cr-user"
@@ -51,8 +53,11 @@ class CpeServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, mode: str, *, location: str = "") -> None:
+    def __init__(self, mode: str, *, location: str = "", tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _CpeHandler)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.mode = mode
         self.location = location
         self.hits: list[dict[str, str | None]] = []
@@ -65,7 +70,7 @@ class CpeServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/cr/dev1"
+        return f"{self.scheme}://127.0.0.1:{self.port}/cr/dev1"
 
     def handle_error(self, request, client_address) -> None:  # a client that gave up
         pass
@@ -213,12 +218,26 @@ def test_wrong_password_fails_after_one_challenge(cpe_server):
 
 
 @pytest.mark.django_db
-def test_basic_when_the_cpe_asks_for_basic(cpe_server):
-    server = cpe_server("basic")
+def test_basic_over_tls_when_the_cpe_asks_for_basic(cpe_server, tmp_path, settings):
+    pki = make_pki(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(pki.server_cert, pki.server_key)
+    settings.CWMP_CONNREQ_TLS_VERIFY = False  # a lab certificate
+    server = cpe_server("basic", tls=tls)
     result = send_http_connection_request(make_device(url=server.url), timeout=2)
-    assert result.ok and result.status_code == 200
+    assert result.ok and result.status_code == 200, result.error
     assert server.hits[0]["auth"] is None
     assert server.hits[1]["auth"].startswith("Basic ")
+
+
+@pytest.mark.django_db
+def test_basic_is_never_sent_over_plain_http(cpe_server):
+    """Issue 10: a connection request answered a Basic challenge in clear."""
+    server = cpe_server("basic")
+    result = send_http_connection_request(make_device(url=server.url), timeout=2)
+    assert not result.ok and result.status_code == 401
+    assert "never sent over plain HTTP" in result.error
+    assert [h["auth"] for h in server.hits] == [None]
 
 
 @pytest.mark.django_db
@@ -335,6 +354,10 @@ def test_empty_allowlist_refuses_everything(cpe_server):
         ("http://127.0.0.1:7547/", "0.0.0.0/0"),
         ("http://[::1]:7547/", "::/0"),
         ("http://[::ffff:127.0.0.1]:7547/", "0.0.0.0/0"),
+        ("http://[::ffff:169.254.169.254]/", "169.254.0.0/16"),
+        ("http://[64:ff9b::a9fe:a9fe]/", "0.0.0.0/0"),  # the metadata address through NAT64
+        ("http://[64:ff9b::a9fe:a9fe]/", "64:ff9b::/96"),
+        ("http://[64:ff9b::7f00:1]:7547/", "0.0.0.0/0"),
         ("http://0.0.0.0:7547/", "0.0.0.0/0"),
         ("http://224.0.0.1:7547/", "0.0.0.0/0"),
         ("http://255.255.255.255:7547/", "0.0.0.0/0"),
@@ -360,6 +383,11 @@ def test_explicit_entries_open_guarded_blocks():
     assert check_address(ip.ip_address("169.254.3.3"), nets("169.254.0.0/16")) is None
     assert check_address(ip.ip_address("203.0.113.5"), nets("0.0.0.0/0")) is None
     assert check_address(ip.ip_address("203.0.113.5"), nets("10.0.0.0/8")) is not None
+    # NAT64 and IPv4-mapped spellings are judged as the IPv4 they embed.
+    assert check_address(ip.ip_address("64:ff9b::cb00:7105"), nets("203.0.113.0/24")) is None
+    assert check_address(ip.ip_address("64:ff9b::cb00:7105"), nets("64:ff9b::/96")) is None
+    assert check_address(ip.ip_address("64:ff9b::7f00:1"), nets("127.0.0.0/8")) is None
+    assert check_address(ip.ip_address("::ffff:10.0.0.1"), nets("10.0.0.0/8")) is None
 
 
 @pytest.mark.parametrize(

@@ -13,16 +13,18 @@ import socket
 import struct
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from cwmp.protocol.stun import BindingEvent, handle_datagram
 from cwmp.wakeup import stun
 from cwmp.wakeup.udp import send_udp_connection_request
-from devices.models import Device
-from tests.factories import DeviceFactory, ParameterFactory
+from devices.models import Device, SessionLog
+from tests.factories import DeviceFactory, ParameterFactory, TenantFactory
 
 COOKIE = 0x2112A442
 TR111 = b"dslforum.org/TR-111 "
@@ -245,12 +247,27 @@ def test_message_integrity_without_a_known_password_is_accepted():
 
 
 def _event(username: str, port: int = 40000, **kwargs) -> BindingEvent:
-    return BindingEvent(username=username, host="198.51.100.7", port=port, **kwargs)
+    kwargs.setdefault("host", "198.51.100.7")
+    return BindingEvent(username=username, port=port, **kwargs)
+
+
+def informed_from(device: Device, address: str) -> Device:
+    """What an authenticated Inform leaves behind: a session log with the peer's address."""
+    SessionLog.objects.create(
+        tenant=device.tenant,
+        device=device,
+        session_id=uuid.uuid4().hex,
+        started=timezone.now(),
+        remote_address=address,
+    )
+    return device
 
 
 @pytest.mark.django_db
 def test_record_binding_by_device_identity():
-    device = DeviceFactory(product_class="G-1425G-A", serial_number="SN-77")
+    device = informed_from(
+        DeviceFactory(product_class="G-1425G-A", serial_number="SN-77"), "198.51.100.7"
+    )
     raw = f"{device.oui}-{device.product_class}-{device.serial_number}"
     for username, port in ((device.device_id, 1001), (raw, 1002), (f"{device.oui}-SN-77", 1003)):
         assert stun.record_binding(_event(username, port))
@@ -260,8 +277,8 @@ def test_record_binding_by_device_identity():
 
 @pytest.mark.django_db
 def test_unknown_or_ambiguous_usernames_are_not_recorded():
-    a = DeviceFactory(serial_number="DUP1", product_class="A")
-    DeviceFactory(serial_number="DUP1", product_class="B")
+    a = informed_from(DeviceFactory(serial_number="DUP1", product_class="A"), "198.51.100.7")
+    informed_from(DeviceFactory(serial_number="DUP1", product_class="B"), "198.51.100.7")
     assert not stun.record_binding(_event("00259E-NOSUCH-SN"))
     assert not stun.record_binding(_event(f"{a.oui}-DUP1"))  # names two devices
     assert not stun.record_binding(_event("nodash"))
@@ -279,9 +296,90 @@ def test_stun_password_comes_from_the_parameter():
     assert stun.stun_password_for(device.device_id) == "pw1"
 
 
+@pytest.mark.django_db
+def test_unsigned_binding_is_recorded_only_from_the_last_informs_address():
+    device = DeviceFactory()
+    assert not stun.record_binding(_event(device.device_id))  # no Inform yet
+    informed_from(device, "203.0.113.50")
+    informed_from(device, "::ffff:198.51.100.7")  # the latest one counts (IPv4-mapped)
+    assert not stun.record_binding(_event(device.device_id, host="203.0.113.50"))
+    assert stun.record_binding(_event(device.device_id))
+    device.refresh_from_db()
+    assert device.udp_connection_request_address == "198.51.100.7:40000"
+
+
+@pytest.mark.django_db
+def test_a_device_with_a_stun_password_needs_message_integrity():
+    device = informed_from(DeviceFactory(), "198.51.100.7")
+    ParameterFactory(device=device, path="Device.ManagementServer.STUNPassword", value="pw")
+    assert not stun.record_binding(_event(device.device_id))  # even from its Inform's address
+    assert stun.record_binding(_event(device.device_id, host="192.0.2.1", authenticated=True))
+    device.refresh_from_db()
+    assert device.udp_connection_request_address == "192.0.2.1:40000"
+
+
+def _wait_for_address(device: Device, expected: str, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        device.refresh_from_db()
+        if device.udp_connection_request_address == expected:
+            return
+        time.sleep(0.02)
+    assert device.udp_connection_request_address == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unsigned_binding_for_another_tenants_device_changes_nothing(stun_server, client):
+    """Issue 10: a Binding Request without MESSAGE-INTEGRITY moved another tenant's device.
+
+    The victim informed from 203.0.113.20; the attacker sends the victim's
+    username from 127.0.0.1 (any address but that one). It is answered,
+    and nothing is recorded. Then the attacker's own device, which informed
+    from 127.0.0.1, gets its binding: the one database thread has handled
+    the first request by then.
+    """
+    victim = informed_from(
+        DeviceFactory(tenant=TenantFactory(), udp_connection_request_address="203.0.113.20:7547"),
+        "203.0.113.20",
+    )
+    own = informed_from(DeviceFactory(tenant=TenantFactory()), "127.0.0.1")
+    port = stun_server(django=True)
+    for username in (victim.device_id, own.device_id):
+        request, _ = binding_request(attr(0x0006, username.encode()), attr(0xC001, TR111))
+        client.sendto(request, ("127.0.0.1", port))
+        assert decode(client.recv(2048))[0] == 0x0101
+    _wait_for_address(own, f"127.0.0.1:{client.getsockname()[1]}")
+    victim.refresh_from_db()
+    assert victim.udp_connection_request_address == "203.0.113.20:7547"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signed_binding_moves_a_device_with_a_stun_password(stun_server, client):
+    device = informed_from(
+        DeviceFactory(udp_connection_request_address="203.0.113.20:7547"), "127.0.0.1"
+    )
+    ParameterFactory(
+        device=device, path="InternetGatewayDevice.ManagementServer.STUNPassword", value="pw9"
+    )
+    marker = informed_from(DeviceFactory(serial_number="MARK1"), "127.0.0.1")
+    port = stun_server(django=True)
+    bare, _ = binding_request(attr(0x0006, device.device_id.encode()), attr(0xC001, TR111))
+    for request in (bare, binding_request(attr(0x0006, b"00259E-MARK1"), attr(0xC001, TR111))[0]):
+        client.sendto(request, ("127.0.0.1", port))
+        assert decode(client.recv(2048))[0] == 0x0101
+    expected = f"127.0.0.1:{client.getsockname()[1]}"
+    _wait_for_address(marker, expected)
+    device.refresh_from_db()
+    assert device.udp_connection_request_address == "203.0.113.20:7547"  # unsigned: refused
+
+    client.sendto(with_integrity(bare, b"pw9"), ("127.0.0.1", port))
+    assert decode(client.recv(2048))[0] == 0x0101
+    _wait_for_address(device, expected)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_binding_request_updates_the_device_over_the_wire(stun_server, client):
-    device = DeviceFactory()
+    device = informed_from(DeviceFactory(), "127.0.0.1")
     port = stun_server(django=True)
     request, _ = binding_request(attr(0x0006, device.device_id.encode()), attr(0xC001, TR111))
     client.sendto(request, ("127.0.0.1", port))

@@ -1,6 +1,7 @@
-"""End-to-end fixtures: the real server (daphne) as a subprocess on loopback.
+"""End-to-end fixtures: the real server as a subprocess on loopback.
 
-The server runs the project's ASGI application exactly as ``make run`` does,
+The server is ``make run``'s (``python -m acsportal.serve``: granian serving
+the project's ASGI application), started with the same command,
 on the test database that pytest-django created (a file for SQLite, the
 ``test_…`` database on PostgreSQL), and on Redis when ``REDIS_URL`` is set.
 Tests write fixtures through the ORM with ``transactional_db`` (committed,
@@ -9,13 +10,15 @@ so the server sees them) and read what the server stored the same way.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,15 +71,38 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL the whole server at once: granian's main process and its worker.
+
+        Killing the main process alone leaves the worker serving (it is a
+        process of its own, in the server's process group).
+        """
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
 
 _starts = itertools.count(1)
 
 
-def start_server(tmp: Path, *, port: int | None = None, **env_overrides: str) -> Server:
-    """Start daphne on ``port`` (a free one when None) and wait until it listens.
+def make_run_server(port: int) -> list[str]:
+    """The command ``make run`` serves with (the Makefile's ``run`` target)."""
+    return [sys.executable, "-m", "acsportal.serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def start_server(
+    tmp: Path,
+    *,
+    port: int | None = None,
+    command: Callable[[int], list[str]] = make_run_server,
+    **env_overrides: str,
+) -> Server:
+    """Start ``make run``'s server on ``port`` (a free one when None) and wait until it listens.
 
     A fixed port lets a test kill a server and start another where the
     devices expect it (their ManagementServer.URL does not change).
+    ``command`` starts another server instead, with the same environment
+    (the body-limit tests hold other servers to the same rules).
     """
     port = port or free_port()
     env = dict(os.environ)
@@ -95,20 +121,12 @@ def start_server(tmp: Path, *, port: int | None = None, **env_overrides: str) ->
     env.update(env_overrides)
     log_path = tmp / f"server-{port}-{next(_starts)}.log"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "acsportal.asgi:application",
-        ],
+        command(port),
         cwd=ROOT,
         env=env,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # a group of its own: Server.kill, stop_server
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -130,7 +148,9 @@ def stop_server(server: Server) -> None:
     try:
         server.process.wait(10)
     except subprocess.TimeoutExpired:
-        server.process.kill()
+        pass
+    # Whatever of the group is left (a worker the main process did not stop).
+    server.kill()
 
 
 @pytest.fixture(scope="session")

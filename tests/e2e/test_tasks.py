@@ -197,8 +197,7 @@ def test_tasks_wait_for_an_offline_device_and_survive_a_server_restart(e2e_tenan
             while Task.objects.get(pk=read.pk).state != TaskState.RUNNING:
                 assert time.monotonic() < deadline, first.log()
                 time.sleep(0.02)
-            first.process.kill()  # SIGKILL while the RPC is out
-            first.process.wait(10)
+            first.kill()  # SIGKILL while the RPC is out
             broken = pending.result(30)
             # The kill lands after the task went RUNNING: the request is on
             # its way to the CPE or already there, never answered.

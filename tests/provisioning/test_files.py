@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import io
 import re
 from datetime import timedelta
@@ -142,9 +143,21 @@ def test_create_refuses_oversize_and_stores_nothing(tenant, settings, media):
 # ---------------------------------------------------------------- signed links
 
 
+LINK = re.compile(r"^/files/(?P<token>[^/]+)/(?P<link>[A-Za-z0-9_-]+)/(?P<name>[^/?&]+)$")
+
+
+def link_segment(url: str) -> str:
+    match = LINK.match(path_of(url))
+    assert match, url
+    return match.group("link")
+
+
 def test_signed_link_serves_the_file(client, firmware, device):
     url = files.file_download_url(firmware, device=device, base_url=BASE)
-    assert url.startswith(f"{BASE}/files/{firmware.token}/fw%20v2.bin?d={device.pk}&e=")
+    # One opaque segment between the token and the name: no query, no "&".
+    assert url.startswith(f"{BASE}/files/{firmware.token}/") and url.endswith("/fw%20v2.bin")
+    assert "?" not in url and "&" not in url and "=" not in url
+    link_segment(url)
     response = client.get(path_of(url))
     assert response.status_code == 200
     assert body(response) == CONTENT
@@ -177,19 +190,23 @@ def test_expired_link_is_refused(client, firmware, device):
     assert b"expired" in response.content
 
 
-@pytest.mark.parametrize("param", ["d", "e", "s"])
-def test_tampered_link_is_refused(client, firmware, device, param):
-    other = DeviceFactory(tenant=device.tenant)
+def _flip(text: str, at: int) -> str:
+    return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1 :]
+
+
+@pytest.mark.parametrize("at", [0, 3, 10, 20, -1])
+def test_tampered_link_is_refused(client, firmware, device, at):
+    """Any changed character: the version, the device, the expiry, the MAC."""
     url = path_of(files.file_download_url(firmware, device=device, base_url=BASE))
-    value = re.search(rf"[?&]{param}=([^&]+)", url).group(1)
-    forged = {
-        "d": lambda: str(other.pk),
-        "e": lambda: str(int(value) + 3600),
-        "s": lambda: "0" * 64,
-    }[param]()
-    response = client.get(url.replace(f"{param}={value}", f"{param}={forged}"))
+    link = link_segment(url)
+    response = client.get(url.replace(link, _flip(link, at % len(link))))
     assert response.status_code == 403
     assert FileFetch.objects.get().status == 403
+
+
+@pytest.mark.parametrize("link", ["x", "A" * 66, "a.b", "%26amp%3B", "Zm9v" * 40])
+def test_malformed_link_is_refused(client, firmware, link):
+    assert client.get(f"/files/{firmware.token}/{link}/fw.bin").status_code == 403
 
 
 def test_link_for_another_tenants_device_is_404(client, firmware):
@@ -205,9 +222,28 @@ def test_link_for_another_tenants_device_is_404(client, firmware):
         files.file_download_url(firmware, device=stranger, base_url=BASE)
     # Even an authentic MAC for a device of another tenant is 404, never served.
     expiry = int(timezone.now().timestamp()) + 60
-    mac = files._download_mac(firmware.token, stranger.pk, expiry)
-    response = client.get(f"/files/{firmware.token}/x?d={stranger.pk}&e={expiry}&s={mac}")
-    assert response.status_code == 404
+    head = files._DOWNLOAD_LINK.pack(1, stranger.pk, expiry)
+    link = files._seal("download", head, firmware.token.encode())
+    assert client.get(f"/files/{firmware.token}/{link}/x").status_code == 404
+
+
+def _legacy(firmware, device, expiry: int) -> str:
+    mac = files._legacy_download_mac(firmware.token, device.pk, expiry)
+    return f"/files/{firmware.token}/fw.bin?d={device.pk}&e={expiry}&s={mac}"
+
+
+def test_links_made_before_issue_10_work_until_they_expire(client, firmware, device):
+    url = _legacy(firmware, device, int(timezone.now().timestamp()) + 60)
+    response = client.get(url)
+    assert response.status_code == 200 and body(response) == CONTENT
+    # As a CPE that never decoded the XML entity in the Download URL asks for it.
+    mangled = client.get(url.replace("&", "&amp;"))
+    assert mangled.status_code == 200 and body(mangled) == CONTENT
+    assert FileFetch.objects.filter(device=device, complete=True).count() == 2
+    late = client.get(_legacy(firmware, device, int(timezone.now().timestamp()) - 1))
+    assert late.status_code == 403 and b"expired" in late.content
+    forged = client.get(url[:-4] + "0000")
+    assert forged.status_code == 403
 
 
 def test_unknown_token_is_404_and_never_public(client, firmware):
@@ -386,7 +422,9 @@ def test_download_takes_only_get_and_head(client, link):
 
 def test_connection_dropped_half_way_is_incomplete(link, firmware):
     # Called directly, as a WSGI server would: read one chunk, then close.
-    response = views.download(RequestFactory().get(link), token=firmware.token, name="fw")
+    response = views.download(
+        RequestFactory().get(link), token=firmware.token, name="fw", link=link_segment(link)
+    )
     assert response.status_code == 200
     next(iter(response.streaming_content))
     request_finished.disconnect(close_old_connections)  # keep the test's connection open
@@ -419,10 +457,12 @@ def test_file_fetched_selector(client, link, firmware, device):
 
 @pytest.fixture
 def upload_task(device):
+    """An Upload to the ACS whose RPC is out (what session_next_rpc leaves)."""
     return Task.objects.create(
         tenant=device.tenant,
         device=device,
         type="upload",
+        args={"file_type": "1 Vendor Configuration File", "acs_upload": True},
         command_key="backup-1",
         state=TaskState.RUNNING,
         result={"status": 1},
@@ -439,21 +479,15 @@ def chunked(data: bytes) -> dict:
     }
 
 
-def upload_path(device, command_key="backup-1", ttl=None):
-    url = files.upload_url_for(
-        device=device,
-        command_key=command_key,
-        file_type="1 Vendor Configuration File",
-        base_url=BASE,
-        ttl=ttl,
-    )
-    assert url.startswith(f"{BASE}/files/upload/")
+def upload_path(task, ttl=None):
+    url = files.upload_url_for(task=task, base_url=BASE, ttl=ttl)
+    assert re.fullmatch(rf"{BASE}/files/upload/[A-Za-z0-9_-]+", url), url
     return path_of(url)
 
 
 def test_upload_by_put_files_it_against_device_and_task(client, device, upload_task, media):
     response = client.put(
-        upload_path(device), data=b"<config/>", content_type="application/octet-stream"
+        upload_path(upload_task), data=b"<config/>", content_type="application/octet-stream"
     )
     assert response.status_code == 200
     file = File.objects.get()
@@ -470,7 +504,7 @@ def test_upload_by_put_files_it_against_device_and_task(client, device, upload_t
 def test_upload_by_multipart_post(client, device, upload_task, media):
     part = io.BytesIO(CONTENT)
     part.name = "backup.bin"
-    response = client.post(upload_path(device), {"file": part})
+    response = client.post(upload_path(upload_task), {"file": part})
     assert response.status_code == 200
     file = File.objects.get()
     assert file.size == len(CONTENT) and file.device == device and file.task == upload_task
@@ -479,15 +513,74 @@ def test_upload_by_multipart_post(client, device, upload_task, media):
     assert upload_task.result["file"] == file.pk
 
 
-def test_upload_by_raw_post_without_a_task(client, device):
-    response = client.post(upload_path(device, "no-task"), data=b"log", content_type="text/plain")
-    assert response.status_code == 200
-    file = File.objects.get()
-    assert file.task is None and file.name.endswith("-no-task.cfg")
+def test_an_upload_link_stores_one_file(client, upload_task, media):
+    """Issue 10: one upload link stored three files."""
+    path = upload_path(upload_task)
+    first = client.put(path, data=b"one", content_type="text/plain")
+    assert first.status_code == 200
+    for again in (b"two", b"three"):
+        response = client.put(path, data=again, content_type="text/plain")
+        assert response.status_code == 410 and b"used" in response.content
+    # A second link of the same task (the RPC sent again) is no way round it.
+    response = client.put(upload_path(upload_task), data=b"four", content_type="text/plain")
+    assert response.status_code == 410
+    assert File.objects.count() == 1 and len(stored_files(media)) == 1
 
 
-def test_chunked_upload_without_content_length(client, device):
-    response = client.put(upload_path(device), **chunked(b"chunked"))
+@pytest.mark.parametrize(
+    "state", [TaskState.QUEUED, TaskState.DONE, TaskState.FAULT, TaskState.CANCELLED, TaskState.EXPIRED]
+)  # fmt: skip
+def test_an_upload_link_dies_with_its_task(client, upload_task, media, state):
+    path = upload_path(upload_task)
+    Task.objects.filter(pk=upload_task.pk).update(state=state)
+    response = client.put(path, data=b"late", content_type="text/plain")
+    assert response.status_code == 410 and b"over" in response.content
+    assert not File.objects.exists() and stored_files(media) == []
+
+
+def test_an_upload_link_names_its_task_only(client, device, upload_task):
+    """Another task of the device, or one that is not an ACS upload, takes nothing from it."""
+    other = Task.objects.create(
+        tenant=device.tenant, device=device, type="reboot", state=TaskState.RUNNING
+    )
+    with pytest.raises(ValueError):
+        files.upload_url_for(task=other, base_url=BASE)
+    foreign = Task.objects.create(
+        tenant=device.tenant,
+        device=device,
+        type="upload",
+        args={"url": "http://elsewhere/", "file_type": "1 Vendor Configuration File"},
+        state=TaskState.RUNNING,
+    )
+    response = client.put(upload_path(foreign), data=b"x", content_type="text/plain")
+    assert response.status_code == 410
+    Task.objects.filter(pk=upload_task.pk).delete()
+    assert (
+        client.put(upload_path(upload_task), data=b"x", content_type="text/plain").status_code
+        == 410
+    )
+
+
+def test_the_task_ending_while_the_body_arrives_keeps_nothing(upload_task, media):
+    grant = files.verify_upload_token(link_of(upload_path(upload_task)))
+    task = files.upload_task_for(grant)
+
+    class EndsMidway(io.BytesIO):
+        def read(self, n=-1):
+            Task.objects.filter(pk=task.pk).update(state=TaskState.CANCELLED)
+            return super().read(n)
+
+    with pytest.raises(files.UploadRefused):
+        files.upload_store(task=task, content=EndsMidway(b"cfg"))
+    assert not File.objects.exists() and stored_files(media) == []
+
+
+def link_of(path: str) -> str:
+    return path.rsplit("/", 1)[1]
+
+
+def test_chunked_upload_without_content_length(client, upload_task):
+    response = client.put(upload_path(upload_task), **chunked(b"chunked"))
     assert response.status_code == 200 and File.objects.get().size == 7
 
 
@@ -496,7 +589,7 @@ def test_oversize_upload_is_413_and_leaves_nothing(
     client, device, upload_task, settings, media, how
 ):
     settings.ACS_MAX_FILE_BYTES = 1000
-    path = upload_path(device)
+    path = upload_path(upload_task)
     if how == "put-declared":
         response = client.put(path, data=CONTENT, content_type="application/octet-stream")
     elif how == "put-streamed":  # no Content-Length to refuse on: the cap stops the stream
@@ -512,24 +605,32 @@ def test_oversize_upload_is_413_and_leaves_nothing(
     assert "file" not in upload_task.result
 
 
-def test_expired_or_forged_upload_token_is_403(client, device, media):
-    expired = client.put(upload_path(device, ttl=-5), data=b"x", content_type="text/plain")
+def test_expired_forged_or_old_format_upload_token_is_403(client, device, upload_task, media):
+    expired = client.put(upload_path(upload_task, ttl=-5), data=b"x", content_type="text/plain")
     assert expired.status_code == 403 and b"expired" in expired.content
-    path = upload_path(device)
-    forged = client.put(
-        path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB"),
-        data=b"x",
-        content_type="text/plain",
-    )
+    path = upload_path(upload_task)
+    forged = client.put(_flip(path, len(path) - 2), data=b"x", content_type="text/plain")
     assert forged.status_code == 403
+    # The format before issue 10, <payload>.<mac> naming a device: the link
+    # that stored any number of files is not honoured, however authentic.
+    payload = base64.urlsafe_b64encode(
+        f'[{device.pk},"backup-1","1 Vendor Configuration File",{2**40}]'.encode()
+    ).rstrip(b"=")
+    mac = base64.urlsafe_b64encode(
+        hmac.new(files._key("upload"), payload, hashlib.sha256).digest()
+    ).rstrip(b"=")
+    old = client.put(
+        f"/files/upload/{payload.decode()}.{mac.decode()}", data=b"x", content_type="text/plain"
+    )
+    assert old.status_code == 403
     assert not File.objects.exists() and stored_files(media) == []
 
 
-def test_upload_with_another_devices_credentials_is_refused(client, device, tenant):
+def test_upload_with_another_devices_credentials_is_refused(client, device, tenant, upload_task):
     other = DeviceFactory(tenant=tenant)
     other.set_cwmp_credentials("dev2", "pw2")
     other.save()
-    path = upload_path(device)
+    path = upload_path(upload_task)
     response = client.put(
         path, data=b"x", content_type="text/plain", HTTP_AUTHORIZATION=basic("dev2", "pw2")
     )
@@ -558,7 +659,7 @@ def test_restore_args_send_a_backup_back(device):
     args = files.restore_args(backup, device=device, base_url=BASE)
     assert args["file_type"] == "3 Vendor Configuration File"
     assert args["target_file_name"] == "b.cfg" and args["file_size"] == 1
-    assert f"d={device.pk}" in args["url"]
+    assert "/files/" in args["url"] and "?" not in args["url"]
     with pytest.raises(ValueError):
         files.restore_args(
             backup, device=DeviceFactory(tenant=TenantFactory(slug="x")), base_url=BASE

@@ -221,3 +221,24 @@ def test_each_role_gets_exactly_its_permissions(world, label, role, view, add, c
         model_admin.has_change_permission(request, obj),
         model_admin.has_delete_permission(request, obj),
     ) == (view, add, change, delete)
+
+
+def test_special_allow_list_entries_are_the_platforms_to_add(world):
+    tenant = world.a.tenant
+    data = {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "cpe_auth_methods": tenant.cpe_auth_methods,
+        "periodic_inform_interval": tenant.periodic_inform_interval,
+        "connection_request_networks": "127.0.0.0/8",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    refused = client_for(world.users["admin"]).post(_url(Tenant, "change", tenant.pk), data)
+    assert refused.status_code == 200  # the form again, with the reason
+    tenant.refresh_from_db()
+    assert "127.0.0.0/8" not in tenant.connection_request_networks
+    accepted = client_for(world.users["platform"]).post(_url(Tenant, "change", tenant.pk), data)
+    assert accepted.status_code == 302, accepted.content.decode()[:2000]
+    tenant.refresh_from_db()
+    assert "127.0.0.0/8" in tenant.connection_request_networks

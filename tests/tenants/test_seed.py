@@ -76,6 +76,18 @@ def test_seed_is_idempotent_and_prints_credentials(capsys, settings):
     assert demo.memberships.get().role == "admin"
 
 
+def test_the_demo_tenant_keeps_loopback_for_the_simulator_and_says_so(capsys):
+    out = seed(capsys)
+    assert Tenant.objects.get(slug="demo").connection_request_networks == "127.0.0.0/8"
+    line = next(line for line in out.splitlines() if "CR networks:" in line)
+    assert "127.0.0.0/8" in line and "loopback" in line and "only the platform superuser" in line
+    # A tenant admin's own change later keeps it; a run does not add it back once removed.
+    demo = Tenant.objects.get(slug="demo")
+    demo.connection_request_networks = "203.0.113.0/24"
+    demo.save()
+    assert "CR networks:   203.0.113.0/24\n" in seed(capsys)
+
+
 def test_seed_takes_credentials_from_environment(monkeypatch, settings):
     monkeypatch.setenv("ACS_ADMIN_USERNAME", "boss")
     monkeypatch.setenv("ACS_ADMIN_PASSWORD", "s3cret-pass")

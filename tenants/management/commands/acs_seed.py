@@ -26,7 +26,13 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 
 from tenants.models import Role, Tenant, validate_auth_methods
-from tenants.services import membership_grant, staff_user_ensure, tenant_create
+from tenants.networks import special_entries
+from tenants.services import (
+    membership_grant,
+    staff_user_ensure,
+    tenant_create,
+    tenant_set_connection_request_networks,
+)
 
 DEFAULT_CPE_USERNAME = "cpe"
 # The quick start's devices: three of the simulator's Huawei ONTs. Without
@@ -34,6 +40,8 @@ DEFAULT_CPE_USERNAME = "cpe"
 # 00001, 00002, … when a dump has several devices, so the first is
 # QUICKSTART_DEVICE; the device_task example names it.
 QUICKSTART_DUMP = "huawei-eg8145v5"
+# Where the simulator listens for connection requests (its 127.0.0.1).
+DEMO_CR_NETWORKS = "127.0.0.0/8"
 QUICKSTART_COUNT = 3
 QUICKSTART_DEVICE = "00259E-EG8145V5-48575443A94196A500001"
 QUICKSTART_ARGS = (
@@ -86,9 +94,6 @@ class Command(BaseCommand):
         previous_auth = demo.cpe_auth_methods
         demo.cpe_auth_methods = auth_methods
         demo.cpe_cert_issuer = cert_issuer
-        if not demo.connection_request_networks:
-            # The simulator listens on loopback; real deployments list their CPE networks.
-            demo.connection_request_networks = "127.0.0.0/8"
         notice = ""
         printed_password: str | None = cpe_password
         if demo.has_cpe_credentials(cpe_username, cpe_password):
@@ -110,6 +115,11 @@ class Command(BaseCommand):
                 " run's generated ones; ACS_DEMO_CPE_PASSWORD=… make run changes them"
             )
         demo.save()
+        if not demo.connection_request_networks:
+            # The simulator listens on loopback, which only the platform may
+            # open (tenants.networks): make run acts as the platform here.
+            # Real deployments list their CPE networks; a new tenant has none.
+            tenant_set_connection_request_networks(tenant=demo, networks=DEMO_CR_NETWORKS, by=user)
         membership_grant(tenant=demo, user=user, role=Role.ADMIN)
 
         if quiet:
@@ -136,6 +146,7 @@ class Command(BaseCommand):
             out(f"  CPE credentials {notice}")
         was = f"   (was {previous_auth})" if not is_new and previous_auth != auth_methods else ""
         out(f"  CPE auth:      {demo.cpe_auth_methods}{was}")
+        out(f"  CR networks:   {_networks_line(demo)}")
         if not (demo.allows_digest or demo.allows_basic):
             out("Simulator:       certificates only: README, CWMP over HTTPS, Trying it")
             return
@@ -156,6 +167,24 @@ class Command(BaseCommand):
         )
         out("  or, only to see sessions: one boot session per device, then the simulator exits:")
         out(f"     {simulator} --once")
+
+
+def _networks_line(tenant: Tenant) -> str:
+    """Where connection requests may go, and why loopback is there when it is."""
+    text = ", ".join(tenant.connection_request_networks.split())
+    if not text:
+        return "(none: connection requests are refused)"
+    try:
+        special = special_entries(tenant.connection_request_allowlist())
+    except ValueError:
+        return text
+    if special:
+        labels = ", ".join(sorted({label for _, label in special}))
+        return (
+            f"{text}   ({labels}: kept for the simulator; only the platform superuser can"
+            " allow such addresses, and a new tenant starts with none)"
+        )
+    return text
 
 
 def _generated_cpe_password(path: Path) -> str:
