@@ -7,6 +7,9 @@ in-process cache and channel layer, and the database job queue. Setting
 Redis, which is what more than one server process needs.
 """
 
+import base64
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -245,6 +248,21 @@ CWMP_STUN_PORT = env.int("CWMP_STUN_PORT", default=3478)
 CWMP_STUN_RELAY = env.str("CWMP_STUN_RELAY", default="")
 CWMP_STUN_WORKERS = env.int("CWMP_STUN_WORKERS", default=4)
 CWMP_STUN_RECORD_INTERVAL = env.float("CWMP_STUN_RECORD_INTERVAL", default=60.0)
+
+
+# --- Secrets at rest ----------------------------------------------------------
+def _derived_field_key(secret: str) -> str:
+    """A Fernet key from SECRET_KEY, so make run encrypts without a setting of its own."""
+    digest = hmac.new(secret.encode(), b"acsportal field encryption key", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+# Keys of the secrets stored encrypted (connection-request passwords,
+# acsportal/infra/fieldcrypt.py): Fernet keys, the first encrypts, all
+# decrypt; rotation is manage.py acs_rotate_keys. The default is derived from
+# SECRET_KEY: changing SECRET_KEY then needs the old derived key listed here.
+ACS_FIELD_KEYS = env.list("ACS_FIELD_KEYS", default=[]) or [_derived_field_key(SECRET_KEY)]
+
 
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
