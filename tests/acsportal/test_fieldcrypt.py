@@ -9,6 +9,7 @@ from django.core.exceptions import FieldError
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models import Model
 from django.test import Client
 
 from acsportal.infra import db, fieldcrypt
@@ -30,17 +31,20 @@ def _one_key(settings):
     settings.ACS_FIELD_KEYS = [KEY_1]
 
 
-def _stored(model: type, pk: int, column: str = "connection_request_password") -> str:
+def _stored(model: type[Model], pk: int, column: str = "connection_request_password") -> str:
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [pk])  # noqa: S608
+        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [pk])
         return cursor.fetchone()[0]
 
 
 def test_device_and_tenant_passwords_are_stored_encrypted():
     tenant = TenantFactory(connection_request_password="tenant-secret")
     device = DeviceFactory(tenant=tenant, connection_request_password="device-secret")
-    for model, pk, clear in ((Tenant, tenant.pk, "tenant-secret"), (Device, device.pk, "device-secret")):
+    for model, pk, clear in (
+        (Tenant, tenant.pk, "tenant-secret"),
+        (Device, device.pk, "device-secret"),
+    ):
         raw = _stored(model, pk)
         assert clear not in raw and raw.startswith("gAAAAA")  # a Fernet token
         assert fieldcrypt.decrypt(raw) == clear
@@ -152,7 +156,7 @@ def test_a_value_no_key_decrypts_is_an_error_not_garbage(settings):
         Device.objects.get(pk=device.pk)
     from django.core.management.base import CommandError
 
-    with pytest.raises(CommandError, match="devices.Device.connection_request_password"):
+    with pytest.raises(CommandError, match=r"devices\.Device\.connection_request_password"):
         call_command("acs_rotate_keys", stdout=io.StringIO())
 
 
@@ -176,7 +180,10 @@ def test_the_default_key_is_derived_from_the_secret_key():
 
 
 MIGRATIONS = {
-    "devices": ("0003_search_and_model_version_indexes", "0004_encrypt_connection_request_password"),
+    "devices": (
+        "0003_search_and_model_version_indexes",
+        "0004_encrypt_connection_request_password",
+    ),
     "tenants": ("0003_connection_request_credentials", "0004_encrypt_connection_request_password"),
 }
 
