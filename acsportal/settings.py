@@ -13,6 +13,7 @@ import hmac
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -248,6 +249,33 @@ CWMP_STUN_PORT = env.int("CWMP_STUN_PORT", default=3478)
 CWMP_STUN_RELAY = env.str("CWMP_STUN_RELAY", default="")
 CWMP_STUN_WORKERS = env.int("CWMP_STUN_WORKERS", default=4)
 CWMP_STUN_RECORD_INTERVAL = env.float("CWMP_STUN_RECORD_INTERVAL", default=60.0)
+
+
+# --- HTTPS (behind the TLS front) --------------------------------------------
+# Served over TLS (the TLS front, nginx): the public URL is https:// unless
+# ACS_TLS says otherwise. Then the browser's cookies are Secure and HSTS is
+# sent to browsers (SecurityMiddleware: staff paths only; CPEs ignore both).
+ACS_TLS = env.bool("ACS_TLS", default=ACS_PUBLIC_URL.startswith("https://"))
+if CWMP_TRUSTED_PROXIES:
+    # The proxy's word for the client's scheme (it terminated TLS). Believed
+    # only because acsportal.infra.forwarded, wrapped around every request in
+    # wsgi.py and asgi.py, drops the header from anyone not in
+    # CWMP_TRUSTED_PROXIES; Django alone would believe any client.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = ACS_TLS
+CSRF_COOKIE_SECURE = ACS_TLS
+# Off by default: behind the TLS front every staff request is HTTPS already,
+# and the lab's direct port (make run) would be sent to an https:// port that
+# does not exist. Production sets it (README, Configuration).
+SECURE_SSL_REDIRECT = env.bool("ACS_SSL_REDIRECT", default=False)
+# Browsers ignore HSTS from IP literals but not from "localhost", which a
+# year of HSTS would pin to HTTPS for every other project on the machine.
+_public_host = (urlsplit(ACS_PUBLIC_URL).hostname or "").lower()
+_hsts_default = 365 * 86400 if ACS_TLS and not _public_host.endswith("localhost") else 0
+SECURE_HSTS_SECONDS = env.int("ACS_HSTS_SECONDS", default=_hsts_default)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("ACS_HSTS_INCLUDE_SUBDOMAINS", default=ACS_TLS)
+# A promise about the whole domain: the operator's to make (README, Configuration).
+SECURE_HSTS_PRELOAD = env.bool("ACS_HSTS_PRELOAD", default=False)
 
 
 # --- Secrets at rest ----------------------------------------------------------
