@@ -19,16 +19,18 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
+# umask 077: what make run creates (var/, the SQLite file, media, static)
+# is its owner's only; settings and acs_seed see to the secrets themselves.
 migrate: venv
-	$(BIN)/python manage.py migrate --noinput
+	umask 077; $(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	$(BIN)/python manage.py acs_seed
+	umask 077; $(BIN)/python manage.py acs_seed
 
 # Server (daphne: HTTP and, later, WebSockets) plus the job worker; Ctrl-C stops both.
 run: seed
 	@echo "Starting the job worker and the server on http://$(ACS_HOST):$(ACS_PORT)/"
-	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
+	@umask 077; trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(BIN)/python manage.py db_worker & \
 	$(BIN)/daphne -b $(ACS_HOST) -p $(ACS_PORT) acsportal.asgi:application
 

@@ -22,15 +22,23 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 VAR_DIR = Path(env.str("ACS_VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# var/ holds the SQLite database, the secret key and make run's credentials:
+# its owner's only (created so; manage.py acs_seed tightens an older one).
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _secret_key() -> str:
     """Keep a generated key under var/ so sessions and nonces survive restarts."""
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        # Created 0600: never readable by others, not even between open and chmod.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process of this first start made it
+            pass
+        else:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -106,6 +114,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
         ),
     }
+    # Created empty and 0600 before SQLite opens it (SQLite gives its -wal and
+    # -shm files the database's mode): nobody else reads the devices' secrets.
+    _sqlite_name = str(DATABASES["default"]["NAME"])
+    _sqlite_path = Path(_sqlite_name)
+    if (
+        _sqlite_name not in ("", ":memory:")
+        and not _sqlite_name.startswith("file:")
+        and _sqlite_path.parent.is_dir()
+        and not _sqlite_path.exists()
+    ):
+        try:
+            os.close(os.open(_sqlite_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:  # another process made it meanwhile
+            pass
     # A file, not memory, so end-to-end tests can point the real server at it.
     # One per test process, so concurrent runs never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
