@@ -19,17 +19,19 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
+# umask 077: what make run creates (var/, the SQLite file, media, static)
+# is its owner's only; settings and acs_seed see to the secrets themselves.
 migrate: venv
-	$(BIN)/python manage.py migrate --noinput
+	umask 077; $(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	$(BIN)/python manage.py acs_seed
+	umask 077; $(BIN)/python manage.py acs_seed
 
 # Server (granian, ASGI: HTTP and WebSockets; acsportal/serve.py says why not
 # daphne) plus the job worker; Ctrl-C stops both.
 run: seed
 	@echo "Starting the job worker and the server on http://$(ACS_HOST):$(ACS_PORT)/"
-	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
+	@umask 077; trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(BIN)/python manage.py db_worker & \
 	$(BIN)/python -m acsportal.serve --host $(ACS_HOST) --port $(ACS_PORT)
 

@@ -14,5 +14,9 @@ os.environ.setdefault("ACS_SERVER", "asgi")
 django_asgi_app = get_asgi_application()  # sets Django up
 
 from acsportal.handlers import CpeASGIHandler, asgi_dispatcher  # noqa: E402
+from acsportal.infra.forwarded import asgi_scheme_guard  # noqa: E402
 
-application = ProtocolTypeRouter({"http": asgi_dispatcher(django_asgi_app, CpeASGIHandler())})
+# Outermost: X-Forwarded-Proto only from CWMP_TRUSTED_PROXIES, on every path.
+application = asgi_scheme_guard(
+    ProtocolTypeRouter({"http": asgi_dispatcher(django_asgi_app, CpeASGIHandler())})
+)

@@ -7,9 +7,13 @@ in-process cache and channel layer, and the database job queue. Setting
 Redis, which is what more than one server process needs.
 """
 
+import base64
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -18,15 +22,23 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 VAR_DIR = Path(env.str("ACS_VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# var/ holds the SQLite database, the secret key and make run's credentials:
+# its owner's only (created so; manage.py acs_seed tightens an older one).
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _secret_key() -> str:
     """Keep a generated key under var/ so sessions and nonces survive restarts."""
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        # Created 0600: never readable by others, not even between open and chmod.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process of this first start made it
+            pass
+        else:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -102,6 +114,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
         ),
     }
+    # Created empty and 0600 before SQLite opens it (SQLite gives its -wal and
+    # -shm files the database's mode): nobody else reads the devices' secrets.
+    _sqlite_name = str(DATABASES["default"]["NAME"])
+    _sqlite_path = Path(_sqlite_name)
+    if (
+        _sqlite_name not in ("", ":memory:")
+        and not _sqlite_name.startswith("file:")
+        and _sqlite_path.parent.is_dir()
+        and not _sqlite_path.exists()
+    ):
+        try:
+            os.close(os.open(_sqlite_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:  # another process made it meanwhile
+            pass
     # A file, not memory, so end-to-end tests can point the real server at it.
     # One per test process, so concurrent runs never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
@@ -246,6 +272,48 @@ CWMP_STUN_PORT = env.int("CWMP_STUN_PORT", default=3478)
 CWMP_STUN_RELAY = env.str("CWMP_STUN_RELAY", default="")
 CWMP_STUN_WORKERS = env.int("CWMP_STUN_WORKERS", default=4)
 CWMP_STUN_RECORD_INTERVAL = env.float("CWMP_STUN_RECORD_INTERVAL", default=60.0)
+
+
+# --- HTTPS (behind the TLS front) --------------------------------------------
+# Served over TLS (the TLS front, nginx): the public URL is https:// unless
+# ACS_TLS says otherwise. Then the browser's cookies are Secure and HSTS is
+# sent to browsers (SecurityMiddleware: staff paths only; CPEs ignore both).
+ACS_TLS = env.bool("ACS_TLS", default=ACS_PUBLIC_URL.startswith("https://"))
+if CWMP_TRUSTED_PROXIES:
+    # The proxy's word for the client's scheme (it terminated TLS). Believed
+    # only because acsportal.infra.forwarded, wrapped around every request in
+    # wsgi.py and asgi.py, drops the header from anyone not in
+    # CWMP_TRUSTED_PROXIES; Django alone would believe any client.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = ACS_TLS
+CSRF_COOKIE_SECURE = ACS_TLS
+# Off by default: behind the TLS front every staff request is HTTPS already,
+# and the lab's direct port (make run) would be sent to an https:// port that
+# does not exist. Production sets it (README, Configuration).
+SECURE_SSL_REDIRECT = env.bool("ACS_SSL_REDIRECT", default=False)
+# Browsers ignore HSTS from IP literals but not from "localhost", which a
+# year of HSTS would pin to HTTPS for every other project on the machine.
+_public_host = (urlsplit(ACS_PUBLIC_URL).hostname or "").lower()
+_hsts_default = 365 * 86400 if ACS_TLS and not _public_host.endswith("localhost") else 0
+SECURE_HSTS_SECONDS = env.int("ACS_HSTS_SECONDS", default=_hsts_default)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("ACS_HSTS_INCLUDE_SUBDOMAINS", default=ACS_TLS)
+# A promise about the whole domain: the operator's to make (README, Configuration).
+SECURE_HSTS_PRELOAD = env.bool("ACS_HSTS_PRELOAD", default=False)
+
+
+# --- Secrets at rest ----------------------------------------------------------
+def _derived_field_key(secret: str) -> str:
+    """A Fernet key from SECRET_KEY, so make run encrypts without a setting of its own."""
+    digest = hmac.new(secret.encode(), b"acsportal field encryption key", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+# Keys of the secrets stored encrypted (connection-request passwords,
+# acsportal/infra/fieldcrypt.py): Fernet keys, the first encrypts, all
+# decrypt; rotation is manage.py acs_rotate_keys. The default is derived from
+# SECRET_KEY: changing SECRET_KEY then needs the old derived key listed here.
+ACS_FIELD_KEYS = env.list("ACS_FIELD_KEYS", default=[]) or [_derived_field_key(SECRET_KEY)]
+
 
 # --- Logging ----------------------------------------------------------------
 LOGGING = {

@@ -15,5 +15,9 @@ from acsportal.handlers import (  # noqa: E402
     CwmpWSGIApplication,
     wsgi_dispatcher,
 )
+from acsportal.infra.forwarded import wsgi_scheme_guard  # noqa: E402
 
-application = wsgi_dispatcher(portal_application, CwmpWSGIApplication(CpeWSGIHandler()))
+# Outermost: X-Forwarded-Proto only from CWMP_TRUSTED_PROXIES, on every path.
+application = wsgi_scheme_guard(
+    wsgi_dispatcher(portal_application, CwmpWSGIApplication(CpeWSGIHandler()))
+)

@@ -10,6 +10,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 
+from acsportal.infra.fieldcrypt import EncryptedTextField
 from tenants.models import Tenant
 from tenants.querysets import DeviceOwnedManager, DeviceOwnedQuerySet, GrantedManager
 
@@ -40,7 +41,10 @@ class Device(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     connection_request_url = models.CharField(max_length=512, blank=True)
     connection_request_username = models.CharField(max_length=256, blank=True)
-    connection_request_password = models.CharField(max_length=256, blank=True)
+    # Needed in clear to answer the CPE's Digest challenge, so encrypted, not
+    # hashed (ACS_FIELD_KEYS). Deferred on the CWMP path (CWMP_DEVICE_FIELDS):
+    # a periodic session never decrypts it; connection requests do.
+    connection_request_password = EncryptedTextField(max_length=256, blank=True)
     udp_connection_request_address = models.CharField(max_length=128, blank=True)
 
     # Per-device CWMP credentials (HA1 values, never the password), bound to

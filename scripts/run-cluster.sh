@@ -2,9 +2,11 @@
 # `make run-cluster`: the deployment that outgrows one process, on one machine.
 #
 #   nginx (Debian's package; private prefix var/cluster/nginx)
-#     on ACS_HOST:ACS_PORT, every request round-robin over the web workers,
-#     upstream keep-alive, X-Forwarded-For / X-Client-Port to the app;
-#     /ws/ to daphne
+#     the CPE listener on ACS_HOST:ACS_PORT: /cwmp/ and /files/ only (404
+#     for anything else); the staff listener on ACS_HOST:ACS_STAFF_PORT:
+#     admin, portal, API, /ws/ (to daphne), never the CPE paths; every
+#     request round-robin over the web workers, upstream keep-alive,
+#     X-Forwarded-For / X-Client-Port to the app
 #   ACS_WEB_WORKERS × granian --interface wsgi acsportal.wsgi:application
 #     (one process each, 1 worker, ACS_WEB_THREADS blocking threads, each on
 #     its own loopback port ACS_CLUSTER_PORT+1, +2, ...)
@@ -21,7 +23,9 @@
 # Settings (environment):
 #   DATABASE_URL       postgres://postgres@127.0.0.1:5432/acs_cluster
 #   REDIS_URL          redis://127.0.0.1:6379/0
-#   ACS_HOST, ACS_PORT where nginx listens (127.0.0.1, 8000), also the printed URLs
+#   ACS_HOST, ACS_PORT where nginx's CPE listener is (127.0.0.1, 8000), also
+#                      the printed CWMP URL and ACS_PUBLIC_URL (file links)
+#   ACS_STAFF_PORT     nginx's staff listener on ACS_HOST (ACS_PORT + 1)
 #   ACS_WEB_WORKERS    web worker processes (2)
 #   ACS_WEB_THREADS    blocking threads per web worker (4)
 #   ACS_JOB_WORKERS    manage.py db_worker processes (1)
@@ -50,6 +54,7 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 export ACS_HOST=${ACS_HOST:-127.0.0.1}
 export ACS_PORT=${ACS_PORT:-8000}
 export CWMP_TRUSTED_PROXIES=${CWMP_TRUSTED_PROXIES:-127.0.0.1/32}
+STAFF_PORT=${ACS_STAFF_PORT:-$((${ACS_PORT:-8000} + 1))}
 WEB_WORKERS=${ACS_WEB_WORKERS:-2}
 WEB_THREADS=${ACS_WEB_THREADS:-4}
 JOB_WORKERS=${ACS_JOB_WORKERS:-1}
@@ -57,11 +62,13 @@ BASE_PORT=${ACS_CLUSTER_PORT:-18000}
 DIR=${ACS_CLUSTER_DIR:-$ROOT/var/cluster}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
 
-for n in "$WEB_WORKERS" "$WEB_THREADS" "$JOB_WORKERS" "$BASE_PORT" "$ACS_PORT"; do
+for n in "$WEB_WORKERS" "$WEB_THREADS" "$JOB_WORKERS" "$BASE_PORT" "$ACS_PORT" "$STAFF_PORT"; do
     case "$n" in ''|*[!0-9]*) die "not a number: '$n'" ;; esac
 done
 [ "$WEB_WORKERS" -ge 1 ] || die "ACS_WEB_WORKERS must be at least 1"
 [ "$ACS_PORT" -ge 1024 ] || die "refusing port $ACS_PORT: use a port >= 1024"
+[ "$STAFF_PORT" -ge 1024 ] || die "refusing port $STAFF_PORT: use a port >= 1024"
+[ "$STAFF_PORT" != "$ACS_PORT" ] || die "ACS_STAFF_PORT must differ from ACS_PORT"
 case "$DATABASE_URL" in
     postgres://*|postgresql://*) ;;
     *) die "DATABASE_URL must be PostgreSQL: several processes share it (SQLite is for make run)" ;;
@@ -104,8 +111,10 @@ DIR=$(cd "$DIR" && pwd)
 echo "run-cluster: migrate and seed ($DATABASE_URL)" >&2
 "$PY" manage.py migrate --noinput >"$DIR/logs/migrate.log" 2>&1 \
     || { tail -20 "$DIR/logs/migrate.log" >&2; die "migrate failed"; }
-# ACS_HOST/ACS_PORT are nginx's: the printed URLs go through the proxy.
+# ACS_HOST/ACS_PORT are nginx's CPE listener: the printed URLs go through
+# the proxy, and the admin's through its staff listener.
 SEED=$("$PY" manage.py acs_seed) || die "acs_seed failed"
+SEED=${SEED//"http://$ACS_HOST:$ACS_PORT/admin/"/"http://$ACS_HOST:$STAFF_PORT/admin/"}
 
 PIDS=()
 NAMES=()
@@ -165,18 +174,21 @@ done
 
 CONF=$DIR/nginx/nginx.conf
 "$PY" "$ROOT/deploy/nginx/render.py" --plain --prefix "$DIR/nginx" \
-    --listen "$ACS_HOST:$ACS_PORT" "${UPSTREAMS[@]}" --ws-upstream "127.0.0.1:$BASE_PORT" \
+    --listen "$ACS_HOST:$ACS_PORT" --staff-listen "$ACS_HOST:$STAFF_PORT" \
+    "${UPSTREAMS[@]}" --ws-upstream "127.0.0.1:$BASE_PORT" \
     --max-body "${CWMP_MAX_BODY_BYTES:-4194304}" --workers "$NGINX_WORKERS" -o "$CONF"
 NGINX=(nginx -p "$DIR/nginx/" -e "$DIR/nginx/logs/error.log" -c "$CONF" -g 'daemon off;')
 "${NGINX[@]}" -t -q || die "nginx configuration test failed ($CONF)"
 start nginx "${NGINX[@]}"
 wait_port nginx "$ACS_PORT"
+wait_port nginx "$STAFF_PORT"
 
 echo "$SEED"
 cat <<EOF
-Cluster:         http://$ACS_HOST:$ACS_PORT/ (nginx, round-robin per request)
+CPE listener:    http://$ACS_HOST:$ACS_PORT/cwmp/, /files/ only (nginx, round-robin per request)
+Staff listener:  http://$ACS_HOST:$STAFF_PORT/ (admin, portal, API; no CPE paths)
   web workers:   $WEB_WORKERS × granian WSGI (${WEB_THREADS} threads) on 127.0.0.1:$((BASE_PORT + 1))..$((BASE_PORT + WEB_WORKERS))
-  WebSockets:    ws://$ACS_HOST:$ACS_PORT/ws/ -> daphne on 127.0.0.1:$BASE_PORT
+  WebSockets:    ws://$ACS_HOST:$STAFF_PORT/ws/ -> daphne on 127.0.0.1:$BASE_PORT
   job workers:   $JOB_WORKERS × manage.py db_worker
   database:      $DATABASE_URL
   redis:         $REDIS_URL

@@ -8,6 +8,11 @@
 #
 #   scripts/run-tls.sh [options]
 #     --listen HOST:PORT     HTTPS listener (default 127.0.0.1:8443)
+#     --staff-listen HOST:PORT
+#                            a second HTTPS listener for admin, portal and API
+#                            (no client certificates); --listen then serves
+#                            only /cwmp/ and /files/ (default: none, --listen
+#                            serves everything)
 #     --app HOST:PORT        the acsportal server (default 127.0.0.1:${ACS_PORT:-8000})
 #     --tls-dir DIR          server.crt, server.key and ca.crt as scripts/lab-ca.sh
 #                            makes them (default var/tls)
@@ -33,6 +38,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 die() { echo "run-tls: $*" >&2; exit 1; }
 
 LISTEN=127.0.0.1:8443
+STAFF_LISTEN=
 APP=127.0.0.1:${ACS_PORT:-8000}
 TLS_DIR=$ROOT/var/tls
 SERVER_CERT= SERVER_KEY= CLIENT_CA=
@@ -46,6 +52,7 @@ CHECK=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --listen) LISTEN=${2:?}; shift 2 ;;
+        --staff-listen) STAFF_LISTEN=${2:?}; shift 2 ;;
         --app) APP=${2:?}; shift 2 ;;
         --tls-dir) TLS_DIR=${2:?}; shift 2 ;;
         --server-cert) SERVER_CERT=${2:?}; shift 2 ;;
@@ -66,12 +73,16 @@ SERVER_CERT=${SERVER_CERT:-$TLS_DIR/server.crt}
 SERVER_KEY=${SERVER_KEY:-$TLS_DIR/server.key}
 CLIENT_CA=${CLIENT_CA:-$TLS_DIR/ca.crt}
 
-port=${LISTEN##*:}
-case "$port" in
-    ''|*[!0-9]*) die "--listen wants HOST:PORT, got '$LISTEN'" ;;
-esac
-# Privileged ports (80, 443, …) are the system nginx's business, not a lab's.
-[ "$port" -ge 1024 ] || die "refusing port $port: use a port >= 1024 (production: see deploy/README-tls.md)"
+for listen in "$LISTEN" ${STAFF_LISTEN:+"$STAFF_LISTEN"}; do
+    port=${listen##*:}
+    case "$port" in
+        ''|*[!0-9]*) die "--listen and --staff-listen want HOST:PORT, got '$listen'" ;;
+    esac
+    # Privileged ports (80, 443, …) are the system nginx's business, not a lab's.
+    [ "$port" -ge 1024 ] || die "refusing port $port: use a port >= 1024 (production: see deploy/README-tls.md)"
+done
+STAFF_ARGS=()
+[ -z "$STAFF_LISTEN" ] || STAFF_ARGS=(--staff-listen "$STAFF_LISTEN")
 
 command -v nginx >/dev/null 2>&1 || die "nginx not found: run scripts/install-nginx.sh first"
 for f in "$SERVER_CERT" "$SERVER_KEY" "$CLIENT_CA"; do
@@ -83,7 +94,7 @@ if [ -x "$ROOT/.venv/bin/python" ]; then PY=$ROOT/.venv/bin/python; else PY=pyth
 mkdir -p "$PREFIX/logs" "$PREFIX/tmp"
 PREFIX=$(cd "$PREFIX" && pwd)
 CONF=$PREFIX/nginx.conf
-"$PY" "$ROOT/deploy/nginx/render.py" --prefix "$PREFIX" --listen "$LISTEN" --upstream "$APP" \
+"$PY" "$ROOT/deploy/nginx/render.py" --prefix "$PREFIX" --listen "$LISTEN" "${STAFF_ARGS[@]}" --upstream "$APP" \
     --server-cert "$SERVER_CERT" --server-key "$SERVER_KEY" --client-ca "$CLIENT_CA" \
     --verify-client "$VERIFY" --max-body "$MAX_BODY" --read-timeout "$READ_TIMEOUT" \
     --workers "$WORKERS" -o "$CONF"
@@ -99,4 +110,5 @@ if [ "$CHECK" = 1 ]; then
     exit 0
 fi
 echo "run-tls: https://$LISTEN/ -> http://$APP/ (client certificates: $VERIFY; logs in $PREFIX/logs)" >&2
+[ -z "$STAFF_LISTEN" ] || echo "run-tls: staff https://$STAFF_LISTEN/ -> http://$APP/; https://$LISTEN/ serves /cwmp/ and /files/ only" >&2
 exec "${NGINX[@]}"

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from acsportal.infra.fieldcrypt import EncryptedTextField
 from tenants.networks import parse_networks, special_entries
 from tenants.querysets import (
     ROLE_ACTIONS,
@@ -111,7 +112,8 @@ class Tenant(models.Model):
         help_text="Give each new device its own random connection-request credentials.",
     )
     connection_request_username = models.CharField(max_length=256, blank=True)
-    connection_request_password = models.CharField(max_length=256, blank=True)
+    # Encrypted at rest (ACS_FIELD_KEYS): the ACS needs it in clear to answer.
+    connection_request_password = EncryptedTextField(max_length=256, blank=True)
     connection_request_networks = models.TextField(
         blank=True,
         validators=[validate_networks],

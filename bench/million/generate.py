@@ -331,9 +331,12 @@ class Generator:
     """Streams of COPY lines for devices, their parameters and their last session."""
 
     def __init__(self, tenants: list[TenantRow], specs: list[ModelSpec], seed: int, now: float):
+        from acsportal.infra.fieldcrypt import encrypt
         from cwmp.protocol.digest import make_ha1_set
         from devices.identity import make_device_id
 
+        # Connection-request passwords are stored encrypted, as the ACS stores them.
+        self.encrypt = encrypt
         self.make_ha1_set = make_ha1_set
         self.make_device_id = make_device_id
         self.rnd = random.Random(seed)
@@ -386,7 +389,9 @@ class Generator:
             cr_path = f"{rnd.getrandbits(128):032x}"
         crurl = f"http://{ip}:7547/{cr_path}"
         cruser = f"acs-{serial}"
-        crpass = base64.urlsafe_b64encode(rnd.getrandbits(120).to_bytes(15, "big")).decode()
+        crpass = self.encrypt(
+            base64.urlsafe_b64encode(rnd.getrandbits(120).to_bytes(15, "big")).decode()
+        )
         pw = base64.urlsafe_b64encode(rnd.getrandbits(96).to_bytes(12, "big")).decode()
         ha1 = self.make_ha1_set(serial, tenant.realm, pw)
         events = "2 PERIODIC" if r() < 0.95 else rnd.choice(("1 BOOT", "4 VALUE CHANGE"))

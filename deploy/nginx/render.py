@@ -9,15 +9,19 @@ an error. A placeholder with several values (``--upstream`` given more than
 once) repeats its line once per value. Lines between ``#@if NAME`` and
 ``#@end NAME`` are kept only when the section NAME is on: ``tls`` (the
 default) or ``plain`` (``--plain``), ``ws`` (``--ws-upstream``),
-``upstream_header`` (``--upstream-header``).
+``upstream_header`` (``--upstream-header``), and ``staff``
+(``--staff-listen``: the CPE listener serves the CPE paths only, a second
+listener everything else) or ``all_paths`` (one listener serves all).
 
     # The TLS front of one app server (scripts/run-tls.sh):
     python3 deploy/nginx/render.py --prefix var/nginx --listen 127.0.0.1:8443 \\
         --upstream 127.0.0.1:8000 --server-cert var/tls/server.crt \\
         --server-key var/tls/server.key --client-ca var/tls/ca.crt -o var/nginx/nginx.conf
-    # Plain HTTP over two web workers and daphne (scripts/run-cluster.sh):
+    # Plain HTTP over two web workers and daphne, CPE and staff listeners
+    # apart (scripts/run-cluster.sh):
     python3 deploy/nginx/render.py --plain --prefix var/cluster/nginx \\
-        --listen 127.0.0.1:8000 --upstream 127.0.0.1:18001 --upstream 127.0.0.1:18002 \\
+        --listen 127.0.0.1:8000 --staff-listen 127.0.0.1:8001 \\
+        --upstream 127.0.0.1:18001 --upstream 127.0.0.1:18002 \\
         --ws-upstream 127.0.0.1:18000 -o var/cluster/nginx/nginx.conf
 """
 
@@ -33,7 +37,7 @@ _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 _TOKEN = re.compile(r"^[^\s;{}'\"$#\\]+$")
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$")
 _SECTION = re.compile(r"^#@(if|end) ([a-z_]+)\s*$")
-SECTIONS = ("tls", "plain", "ws", "upstream_header")
+SECTIONS = ("tls", "plain", "ws", "upstream_header", "staff", "all_paths")
 
 
 def _host_port(value: str) -> str:
@@ -141,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         "--client-ca", type=_path, help="tenants' CA bundle (PEM); required without --plain"
     )
     p.add_argument("--verify-client", choices=("optional", "on"), default="optional")
+    p.add_argument(
+        "--staff-listen",
+        type=_host_port,
+        help="a second listener for admin, portal, API and /ws/; --listen then serves "
+        "only the CPE paths (/cwmp/, /files/)",
+    )
     p.add_argument("--ws-upstream", type=_host_port, help="the ASGI server for /ws/ (daphne)")
     p.add_argument(
         "--upstream-header",
@@ -161,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         enabled.add("ws")
     if args.upstream_header:
         enabled.add("upstream_header")
+    enabled.add("staff" if args.staff_listen else "all_paths")
+    if args.staff_listen and args.staff_listen == args.listen:
+        p.error("--staff-listen must differ from --listen")
     tls = {
         "SERVER_CERT": args.server_cert,
         "SERVER_KEY": args.server_key,
@@ -184,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.ws_upstream:
         values["WS_UPSTREAM"] = args.ws_upstream
+    if args.staff_listen:
+        values["STAFF_LISTEN"] = args.staff_listen
     try:
         text = render(args.template.read_text(), values, enabled)
     except (OSError, ValueError) as exc:

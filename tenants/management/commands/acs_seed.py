@@ -57,6 +57,9 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true")
 
     def handle(self, *args: Any, tenant: str, quiet: bool, **options: Any) -> None:
+        database = settings.DATABASES["default"]
+        sqlite = Path(str(database["NAME"])) if "sqlite" in database["ENGINE"] else None
+        _owner_only(settings.VAR_DIR, sqlite)
         admin_username = _env("ACS_ADMIN_USERNAME") or "admin"
         admin_password = _env("ACS_ADMIN_PASSWORD") or None
         generated_admin = None
@@ -201,6 +204,31 @@ def _generated_cpe_password(path: Path) -> str:
             json.dump({"cpe_password": password}, file)
         path.chmod(0o600)
     return password
+
+
+def _owner_only(var_dir: Path, sqlite: Path | None) -> None:
+    """var/ and its secrets readable by their owner only, also when an older run made them.
+
+    Settings create them so; a checkout from before that (or a copy with
+    another umask) may have them world-readable: the SQLite file holds the
+    devices' secrets, ``secret_key`` signs sessions, nonces and links and
+    derives the default field key. Only what this user owns is touched.
+    """
+    uid = os.getuid()
+    paths = [var_dir / "secret_key", var_dir / "credentials.json"]
+    if sqlite is not None:
+        paths += [
+            sqlite,
+            sqlite.with_name(sqlite.name + "-wal"),
+            sqlite.with_name(sqlite.name + "-shm"),
+        ]
+    for path, mode in [(var_dir, 0o700), *((p, 0o600) for p in paths)]:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if info.st_uid == uid and info.st_mode & 0o777 & ~mode:
+            path.chmod(info.st_mode & mode)
 
 
 def _env(name: str) -> str:

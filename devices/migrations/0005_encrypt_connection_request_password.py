@@ -1,0 +1,47 @@
+"""Connection-request passwords encrypted at rest (ACS_FIELD_KEYS, acsportal/infra/fieldcrypt.py).
+
+The column becomes text (a token is longer than the password) and every
+stored password is encrypted in place; backwards, decrypted again (with the
+keys of the settings the reverse runs under) and the column narrowed back.
+A value that already decrypts is left as it is, so a rerun changes nothing.
+"""
+
+from django.db import migrations, models
+
+import acsportal.infra.fieldcrypt
+from acsportal.infra.fieldcrypt import decrypt, encrypt, is_encrypted, rewrite_column
+
+TABLE, COLUMN = "devices_device", "connection_request_password"
+
+
+def encrypt_stored(apps, schema_editor):
+    rewrite_column(
+        schema_editor.connection,
+        TABLE,
+        COLUMN,
+        lambda value: value if is_encrypted(value) else encrypt(value),
+    )
+
+
+def decrypt_stored(apps, schema_editor):
+    rewrite_column(
+        schema_editor.connection,
+        TABLE,
+        COLUMN,
+        lambda value: decrypt(value) if is_encrypted(value) else value,
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("devices", "0004_device_tenant_keys"),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name="device",
+            name="connection_request_password",
+            field=acsportal.infra.fieldcrypt.EncryptedTextField(blank=True, max_length=256),
+        ),
+        migrations.RunPython(encrypt_stored, decrypt_stored),
+    ]

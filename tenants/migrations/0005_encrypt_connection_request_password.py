@@ -1,0 +1,47 @@
+"""Tenants' default connection-request passwords encrypted at rest (ACS_FIELD_KEYS).
+
+The column becomes text (a token is longer than the password) and every
+stored password is encrypted in place; backwards, decrypted again (with the
+keys of the settings the reverse runs under) and the column narrowed back.
+A value that already decrypts is left as it is, so a rerun changes nothing.
+"""
+
+from django.db import migrations, models
+
+import acsportal.infra.fieldcrypt
+from acsportal.infra.fieldcrypt import decrypt, encrypt, is_encrypted, rewrite_column
+
+TABLE, COLUMN = "tenants_tenant", "connection_request_password"
+
+
+def encrypt_stored(apps, schema_editor):
+    rewrite_column(
+        schema_editor.connection,
+        TABLE,
+        COLUMN,
+        lambda value: value if is_encrypted(value) else encrypt(value),
+    )
+
+
+def decrypt_stored(apps, schema_editor):
+    rewrite_column(
+        schema_editor.connection,
+        TABLE,
+        COLUMN,
+        lambda value: decrypt(value) if is_encrypted(value) else value,
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("tenants", "0004_helpdesk_role_and_membership_scope"),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name="tenant",
+            name="connection_request_password",
+            field=acsportal.infra.fieldcrypt.EncryptedTextField(blank=True, max_length=256),
+        ),
+        migrations.RunPython(encrypt_stored, decrypt_stored),
+    ]
