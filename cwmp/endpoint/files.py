@@ -249,10 +249,14 @@ class _FetchStream:
     """Yields a byte window of a stored file and logs what was really written.
 
     A chunk counts as sent once the server asks for the next one (it has
-    written the previous), and the window as delivered once the server
-    reads past the end. ``close()`` (called by the WSGI server, by Django
-    when the response is closed, or by the test client) writes the result to
-    the ``FileFetch`` row, also when the client went away half-way.
+    written the previous). The window counts as delivered when its last
+    chunk is handed to the server, and is logged then, before the response
+    ends: a CPE that reports its TransferComplete the moment it holds the
+    last byte (it reads a Content-Length, not the server's close) must find
+    the fetch already logged, or the ACS would call a real download
+    unfetched. ``close()`` (called by the WSGI server, by Django when the
+    response is closed, or by the test client) logs what was sent when the
+    client went away before that.
     """
 
     def __init__(self, handle: IO[bytes], *, length: int, whole: bool, fetch_pk: int) -> None:
@@ -264,6 +268,7 @@ class _FetchStream:
         self._pending = 0
         self._done = False
         self._closed = False
+        self._logged = False
 
     def __iter__(self) -> _FetchStream:
         return self
@@ -280,6 +285,11 @@ class _FetchStream:
             raise StopIteration
         self._left -= len(chunk)
         self._pending = len(chunk)
+        if self._left <= 0 and not self._logged:
+            self._logged = True
+            files.fetch_finish(
+                fetch_pk=self._fetch_pk, bytes_sent=self._sent + len(chunk), complete=self._whole
+            )
         return chunk
 
     def close(self) -> None:
@@ -289,9 +299,13 @@ class _FetchStream:
         try:
             self._handle.close()
         finally:
-            files.fetch_finish(
-                fetch_pk=self._fetch_pk, bytes_sent=self._sent, complete=self._done and self._whole
-            )
+            if not self._logged:
+                self._logged = True
+                files.fetch_finish(
+                    fetch_pk=self._fetch_pk,
+                    bytes_sent=self._sent,
+                    complete=self._done and self._whole,
+                )
 
 
 class _AsyncFetchStream:
