@@ -34,6 +34,11 @@ def is_trusted_proxy(address: str) -> bool:
     return any(ip in net for net in trusted_proxies())
 
 
+def client_address(request: HttpRequest) -> str:
+    """The client's address as ``peer`` believes it (django-axes counts staff logins by it)."""
+    return peer(request)[0]
+
+
 def peer(request: HttpRequest) -> tuple[str, str]:
     """The client's address and TCP port.
 

@@ -181,10 +181,13 @@ def test_the_default_key_is_derived_from_the_secret_key():
 
 MIGRATIONS = {
     "devices": (
-        "0003_search_and_model_version_indexes",
-        "0004_encrypt_connection_request_password",
+        "0004_device_tenant_keys",
+        "0005_encrypt_connection_request_password",
     ),
-    "tenants": ("0003_connection_request_credentials", "0004_encrypt_connection_request_password"),
+    "tenants": (
+        "0004_helpdesk_role_and_membership_scope",
+        "0005_encrypt_connection_request_password",
+    ),
 }
 
 
