@@ -6,6 +6,14 @@ Digest nonce counts live in a store every process shares: Redis when
 ``REDIS_URL`` is set, else process memory (the embedded single-process
 default). Both implement the same small interface; the Redis one does each
 compound step in one Lua script so two workers can never both win a race.
+
+What guards the CPE door between tenants is counted here too, inside the
+round trips a session already makes (``begin``, ``save``, ``finish``), so a
+periodic session pays nothing for it: each tenant's and each source
+address's share of the open sessions, the rate at which a tenant gains
+devices by first contact, and the failed authentications of a device
+identity and of an address (``Admission``). Only failures cost a round trip
+of their own (``auth_failed``).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,6 +37,49 @@ class NonceUse:
     nonce: str
     nc: int
     binding: str
+
+
+#: The window of ``Admission.new_devices_per_minute``, in seconds.
+NEW_DEVICE_WINDOW = 60
+
+
+def shares(tenant: str, address: str) -> tuple[str, ...]:
+    """The share keys a session of ``tenant`` from ``address`` is counted in (``Admission``)."""
+    return (f"t:{tenant}", f"a:{address}")
+
+
+@dataclass(slots=True, frozen=True)
+class Admission:
+    """What a new session is checked against besides ``CWMP_MAX_SESSIONS``, all in ``begin``.
+
+    Every limit is off at 0.
+
+    * ``tenant_limit``, ``address_limit``: the open sessions of one tenant,
+      and of one source address, so that neither can take every session the
+      server holds. (Counted per share key, ``shares``; ``save`` and
+      ``finish`` keep those entries alive and release them.)
+    * ``new_devices_per_minute``: set when the session would create a device
+      (first contact): the tenant's creations in the current minute.
+    * ``device_failures``, ``address_failures``: the failed authentications
+      (``auth_failed``) after which ``begin``'s device identity, or the
+      address, is refused even with the right credentials until its window
+      ends; a session admitted clears the identity's count.
+    """
+
+    tenant: str = ""
+    address: str = ""
+    tenant_limit: int = 0
+    address_limit: int = 0
+    new_devices_per_minute: int = 0
+    device_failures: int = 0
+    address_failures: int = 0
+
+    @property
+    def shares(self) -> tuple[str, ...]:
+        return shares(self.tenant, self.address)
+
+
+_OPEN = Admission()
 
 
 class DeferredNonceCheck:
@@ -49,6 +101,16 @@ class DeferredNonceCheck:
 
 
 class SessionStore(Protocol):
+    """The store's interface; ``begin`` is the one admission step.
+
+    ``begin`` answers ``(status, detail)``: ``ok``; ``replay`` (the nonce);
+    ``backoff`` with the seconds left (too many failed authentications of
+    the identity or the address); ``busy`` with ``None`` (the server's
+    limit), ``"tenant"`` or ``"address"`` (that share is full); ``locked``
+    with the session holding the device; ``new-devices`` with the seconds
+    left (the tenant's rate of first contacts).
+    """
+
     def load(self, sid: str) -> dict[str, Any] | None: ...
     def load_for_connection(self, conn: str) -> dict[str, Any] | None: ...
     def save(
@@ -58,11 +120,31 @@ class SessionStore(Protocol):
         ttl: int,
         conn: str = "",
         event: Event | None = None,
+        shares: Sequence[str] = (),
     ) -> None: ...
     def begin(
-        self, sid: str, device: str, limit: int, ttl: int, nonce: NonceUse | None = None
+        self,
+        sid: str,
+        device: str,
+        limit: int,
+        ttl: int,
+        nonce: NonceUse | None = None,
+        admission: Admission = _OPEN,
     ) -> tuple[str, str | None]: ...
-    def finish(self, sid: str, device: str, conn: str, event: Event | None = None) -> None: ...
+    def finish(
+        self,
+        sid: str,
+        device: str,
+        conn: str,
+        event: Event | None = None,
+        shares: Sequence[str] = (),
+    ) -> None: ...
+    def auth_failed(
+        self, device: str, address: str, *, window: int, device_limit: int, address_limit: int
+    ) -> int: ...
+    def auth_blocked(
+        self, device: str, address: str, *, device_limit: int, address_limit: int
+    ) -> int: ...
     def delete(self, sid: str) -> None: ...
     def bind_connection(self, conn: str, sid: str, ttl: int) -> None: ...
     def session_for_connection(self, conn: str) -> str | None: ...
@@ -71,7 +153,7 @@ class SessionStore(Protocol):
     def steal_device(self, device: str, old_sid: str, sid: str, ttl: int) -> bool: ...
     def unlock_device(self, device: str, sid: str) -> None: ...
     def admit(self, sid: str, limit: int, ttl: int) -> bool: ...
-    def leave(self, sid: str) -> None: ...
+    def leave(self, sid: str, shares: Sequence[str] = ()) -> None: ...
     def active_sessions(self) -> int: ...
     def take_expired(self, limit: int = 1000) -> list[str]: ...
     def recent_load(self, max_age: float = 1.0) -> int | None: ...
@@ -110,6 +192,10 @@ class MemorySessionStore(_LoadNote):
         # The replay rule's one in-process implementation (cwmp.protocol.digest).
         self._nonces = MemoryNonceTracker(ttl=nonce_ttl, clock=clock)
         self._active: dict[str, float] = {}
+        # Share key -> {sid: expiry}, as the global _active (Admission).
+        self._shares: dict[str, dict[str, float]] = {}
+        # Fixed-window counters: key -> [window end, count].
+        self._counters: dict[str, list[float]] = {}
         self._last_sweep = 0.0
 
     def _get(self, key: str) -> Any:
@@ -128,6 +214,45 @@ class MemorySessionStore(_LoadNote):
             self._last_sweep = now
             for k in [k for k, (exp, _) in self._data.items() if exp < now]:
                 del self._data[k]
+            for k in [k for k, (end, _) in self._counters.items() if end < now]:
+                del self._counters[k]
+            for k, members in list(self._shares.items()):
+                for sid in [sid for sid, exp in members.items() if exp < now]:
+                    del members[sid]
+                if not members:
+                    del self._shares[k]
+
+    def _count(self, key: str) -> tuple[int, float]:
+        """A counter's value and the seconds left in its window."""
+        entry = self._counters.get(key)
+        now = self._clock()
+        if entry is None or entry[0] < now:
+            return 0, 0.0
+        return int(entry[1]), entry[0] - now
+
+    def _incr(self, key: str, window: int) -> tuple[int, float]:
+        now = self._clock()
+        entry = self._counters.get(key)
+        if entry is None or entry[0] < now:
+            entry = self._counters[key] = [now + window, 0]
+        entry[1] += 1
+        return int(entry[1]), entry[0] - now
+
+    def _share_full(self, key: str, sid: str, limit: int, now: float) -> bool:
+        if limit <= 0:
+            return False
+        members = self._shares.get(key, {})
+        live = sum(1 for exp in members.values() if exp >= now)
+        return sid not in members and live >= limit
+
+    def _blocked(self, device: str, address: str, device_limit: int, address_limit: int) -> int:
+        retry = 0.0
+        for key, limit in ((f"fd:{device}", device_limit), (f"fa:{address}", address_limit)):
+            if limit > 0:
+                count, left = self._count(key)
+                if count >= limit:
+                    retry = max(retry, left)
+        return _seconds(retry) if retry else 0
 
     def load(self, sid: str) -> dict[str, Any] | None:
         with self._lock:
@@ -147,6 +272,7 @@ class MemorySessionStore(_LoadNote):
         ttl: int,
         conn: str = "",
         event: Event | None = None,
+        shares: Sequence[str] = (),
     ) -> None:
         # Stored serialized, as in Redis, so no caller can mutate shared state.
         raw = json.dumps(state, separators=(",", ":"))
@@ -156,11 +282,26 @@ class MemorySessionStore(_LoadNote):
                 self._put(f"c:{conn}", sid, ttl)
             if sid in self._active:
                 self._active[sid] = self._clock() + ttl
+            for key in shares:
+                members = self._shares.get(key)
+                if members is not None and sid in members:
+                    members[sid] = self._clock() + ttl
         events.publish(event)
 
     def begin(
-        self, sid: str, device: str, limit: int, ttl: int, nonce: NonceUse | None = None
+        self,
+        sid: str,
+        device: str,
+        limit: int,
+        ttl: int,
+        nonce: NonceUse | None = None,
+        admission: Admission = _OPEN,
     ) -> tuple[str, str | None]:
+        a = admission
+        with self._lock:
+            retry = self._blocked(device, a.address, a.device_failures, a.address_failures)
+        if retry:
+            return "backoff", str(retry)
         if nonce is not None and not self.seen(nonce.nonce, nonce.nc, nonce.binding):
             return "replay", None
         with self._lock:
@@ -169,23 +310,70 @@ class MemorySessionStore(_LoadNote):
             self._note_load(live)
             if sid not in self._active and live >= limit:
                 return "busy", None
+            tenant_key, address_key = a.shares
+            if self._share_full(tenant_key, sid, a.tenant_limit, now):
+                return "busy", "tenant"
+            if self._share_full(address_key, sid, a.address_limit, now):
+                return "busy", "address"
             holder = self._get(f"d:{device}")
             if holder is not None and holder != sid:
                 return "locked", holder
+            if a.new_devices_per_minute > 0:
+                count, left = self._count(f"nd:{a.tenant}")
+                if count >= a.new_devices_per_minute:
+                    return "new-devices", str(_seconds(left))
+                self._incr(f"nd:{a.tenant}", NEW_DEVICE_WINDOW)
             self._put(f"d:{device}", sid, ttl)
             self._active[sid] = now + ttl
+            for key, share_limit in ((tenant_key, a.tenant_limit), (address_key, a.address_limit)):
+                if share_limit > 0:
+                    self._shares.setdefault(key, {})[sid] = now + ttl
+            if a.device_failures > 0:
+                self._counters.pop(f"fd:{device}", None)
             self._note_load(live + 1)
             return "ok", None
 
-    def finish(self, sid: str, device: str, conn: str, event: Event | None = None) -> None:
+    def finish(
+        self,
+        sid: str,
+        device: str,
+        conn: str,
+        event: Event | None = None,
+        shares: Sequence[str] = (),
+    ) -> None:
         with self._lock:
             self._data.pop(f"s:{sid}", None)
             self._active.pop(sid, None)
+            self._leave_shares(sid, shares)
             self._note_load(self._live(self._clock()))
             for key in (f"d:{device}", f"c:{conn}"):
                 if self._get(key) == sid:
                     del self._data[key]
         events.publish(event)
+
+    def _leave_shares(self, sid: str, shares: Sequence[str]) -> None:
+        for key in shares:
+            members = self._shares.get(key)
+            if members is not None:
+                members.pop(sid, None)
+
+    def auth_failed(
+        self, device: str, address: str, *, window: int, device_limit: int, address_limit: int
+    ) -> int:
+        retry = 0.0
+        with self._lock:
+            for key, limit in ((f"fd:{device}", device_limit), (f"fa:{address}", address_limit)):
+                if limit > 0:
+                    count, left = self._incr(key, window)
+                    if count >= limit:
+                        retry = max(retry, left)
+        return _seconds(retry) if retry else 0
+
+    def auth_blocked(
+        self, device: str, address: str, *, device_limit: int, address_limit: int
+    ) -> int:
+        with self._lock:
+            return self._blocked(device, address, device_limit, address_limit)
 
     def delete(self, sid: str) -> None:
         with self._lock:
@@ -236,9 +424,10 @@ class MemorySessionStore(_LoadNote):
             self._active[sid] = now + ttl
             return True
 
-    def leave(self, sid: str) -> None:
+    def leave(self, sid: str, shares: Sequence[str] = ()) -> None:
         with self._lock:
             self._active.pop(sid, None)
+            self._leave_shares(sid, shares)
 
     def active_sessions(self) -> int:
         with self._lock:
@@ -254,6 +443,11 @@ class MemorySessionStore(_LoadNote):
 
     def seen(self, nonce: str, nc: int, binding: str) -> bool:
         return self._nonces.seen(nonce, nc, binding)
+
+
+def _seconds(left: float) -> int:
+    """Seconds for a Retry-After: whole, and at least one."""
+    return max(1, int(left + 0.999))
 
 
 # The Digest replay rule (RFC 7616 section 5.5, as MemoryNonceTracker has it in
@@ -305,10 +499,24 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
 return 1
 """
 # The nonce's replay check, admission and the device lock in one round trip
-# (the start of every session). KEYS: active set, device lock, nonce.
-# ARGV: sid, now, limit, ttl, nc ('' for no nonce), binding, nonce ttl.
+# (the start of every session), with everything Admission adds: the auth
+# backoff first (a refused identity learns nothing else), then the server's
+# limit, the tenant's and the address's shares, the lock, the tenant's rate
+# of new devices; nothing is written unless all of them pass.
+# KEYS: active set, device lock, nonce, tenant share, address share, the
+# tenant's new-device counter, the identity's and the address's failures.
+# ARGV: sid, now, limit, ttl, nc ('' for no nonce), binding, nonce ttl,
+# tenant limit, address limit, new devices a minute, the two failure limits,
+# the new-device window. A limit of 0 is off.
 _BEGIN = (
     """
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[4])
+local failures = {{KEYS[7], tonumber(ARGV[11])}, {KEYS[8], tonumber(ARGV[12])}}
+for _, f in ipairs(failures) do
+  if f[2] > 0 and tonumber(redis.call('GET', f[1]) or '0') >= f[2] then
+    return {'backoff', redis.call('TTL', f[1])}
+  end
+end
 if ARGV[5] ~= '' then
   local key, nc, binding, ttl = KEYS[3], ARGV[5], ARGV[6], ARGV[7]
   local fresh
@@ -317,28 +525,52 @@ if ARGV[5] ~= '' then
     + """
   if not fresh then return {'replay', false} end
 end
-local now = tonumber(ARGV[2])
 local live = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) and live >= tonumber(ARGV[3]) then
   return {'busy', false, live}
 end
+local shares = {{KEYS[4], tonumber(ARGV[8]), 'tenant'}, {KEYS[5], tonumber(ARGV[9]), 'address'}}
+for _, s in ipairs(shares) do
+  if s[2] > 0 then
+    redis.call('ZREMRANGEBYSCORE', s[1], '-inf', now)
+    if (not redis.call('ZSCORE', s[1], ARGV[1])) and redis.call('ZCARD', s[1]) >= s[2] then
+      return {'busy', s[3], live}
+    end
+  end
+end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[1] then return {'locked', holder, live} end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
+local rate = tonumber(ARGV[10])
+if rate > 0 then
+  if tonumber(redis.call('GET', KEYS[6]) or '0') >= rate then
+    return {'new-devices', redis.call('TTL', KEYS[6]), live}
+  end
+  if redis.call('INCR', KEYS[6]) == 1 then redis.call('EXPIRE', KEYS[6], ARGV[13]) end
+end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl)
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+for _, s in ipairs(shares) do
+  if s[2] > 0 then
+    redis.call('ZADD', s[1], now + ttl, ARGV[1])
+    if redis.call('TTL', s[1]) < ttl then redis.call('EXPIRE', s[1], ttl) end
+  end
+end
+if failures[1][2] > 0 then redis.call('DEL', KEYS[7]) end
 return {'ok', false, live + 1}
 """
 )
 # Everything a session held, released in one round trip (its end), and its
-# last event published; the sessions still open. ARGV: sid, event ('' for
-# none), now, channels...
+# last event published; the sessions still open. KEYS: state, active set,
+# device lock, connection, share keys... ARGV: sid, event ('' for none), now,
+# the number of share keys, channels...
 _FINISH = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
+for i = 5, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 if ARGV[2] ~= '' then
-  for i = 4, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[2]) end
+  for i = 5, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[2]) end
 end
 return redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[3], '+inf')
 """
@@ -352,16 +584,54 @@ local sid = redis.call('GET', KEYS[1])
 if not sid then return false end
 return redis.call('GET', ARGV[1] .. sid)
 """
-# The state, the connection binding and the admission entry's lifetime, and
-# the session's event. ARGV: state, ttl, sid, expiry, conn ('' for none),
-# event ('' for none), channels...
+# The state, the connection binding and the admission entries' lifetime (the
+# server's set and the shares the session is in), and the session's event.
+# KEYS: state, active set, connection, share keys... ARGV: state, ttl, sid,
+# expiry, conn ('' for none), event ('' for none), channels...
 _SAVE = """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[3])
 if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2]) end
+local ttl = tonumber(ARGV[2])
+for i = 4, #KEYS do
+  if redis.call('ZADD', KEYS[i], 'XX', 'CH', ARGV[4], ARGV[3]) > 0 and
+     redis.call('TTL', KEYS[i]) < ttl then
+    redis.call('EXPIRE', KEYS[i], ttl)
+  end
+end
 if ARGV[6] ~= '' then
   for i = 7, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[6]) end
 end
+return 1
+"""
+# A failed authentication: count it for the identity and the address, each in
+# a fixed window from its first failure; the seconds left in the longer
+# window of a count that reached its limit (0: neither did). KEYS: identity,
+# address. ARGV: window, identity limit, address limit (0: not counted).
+_AUTH_FAILED = """
+local retry = 0
+for i = 1, 2 do
+  local limit = tonumber(ARGV[i + 1])
+  if limit > 0 then
+    local count = redis.call('INCR', KEYS[i])
+    if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+    if count >= limit then retry = math.max(retry, redis.call('TTL', KEYS[i])) end
+  end
+end
+return retry
+"""
+_AUTH_BLOCKED = """
+local retry = 0
+for i = 1, 2 do
+  local limit = tonumber(ARGV[i])
+  if limit > 0 and tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
+    retry = math.max(retry, redis.call('TTL', KEYS[i]))
+  end
+end
+return retry
+"""
+_LEAVE = """
+for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return 1
 """
 _SEEN = (
@@ -396,6 +666,9 @@ class RedisSessionStore(_LoadNote):
         self._load_for_connection = Script(_LOAD_FOR_CONNECTION)
         self._save = Script(_SAVE)
         self._take_expired = Script(_TAKE_EXPIRED)
+        self._auth_failed = Script(_AUTH_FAILED)
+        self._auth_blocked = Script(_AUTH_BLOCKED)
+        self._leave = Script(_LEAVE)
 
     @property
     def _r(self) -> Any:
@@ -441,10 +714,16 @@ class RedisSessionStore(_LoadNote):
         ttl: int,
         conn: str = "",
         event: Event | None = None,
+        shares: Sequence[str] = (),
     ) -> None:
         self._eval(
             self._save,
-            keys=[f"{self._p}s:{sid}", f"{self._p}active", f"{self._p}c:{conn}"],
+            keys=[
+                f"{self._p}s:{sid}",
+                f"{self._p}active",
+                f"{self._p}c:{conn}",
+                *(self._p + key for key in shares),
+            ],
             args=[
                 json.dumps(state, separators=(",", ":")),
                 ttl,
@@ -456,14 +735,27 @@ class RedisSessionStore(_LoadNote):
         )
 
     def begin(
-        self, sid: str, device: str, limit: int, ttl: int, nonce: NonceUse | None = None
+        self,
+        sid: str,
+        device: str,
+        limit: int,
+        ttl: int,
+        nonce: NonceUse | None = None,
+        admission: Admission = _OPEN,
     ) -> tuple[str, str | None]:
-        status, holder, *live = self._eval(
+        a = admission
+        tenant_key, address_key = a.shares
+        status, detail, *live = self._eval(
             self._begin,
             keys=[
                 f"{self._p}active",
                 f"{self._p}d:{device}",
                 f"{self._p}n:{nonce.nonce if nonce else ''}",
+                self._p + tenant_key,
+                self._p + address_key,
+                f"{self._p}nd:{a.tenant}",
+                f"{self._p}fd:{device}",
+                f"{self._p}fa:{a.address}",
             ],
             args=[
                 sid,
@@ -473,13 +765,28 @@ class RedisSessionStore(_LoadNote):
                 nonce.nc if nonce else "",
                 nonce.binding if nonce else "",
                 self._nonce_ttl,
+                a.tenant_limit,
+                a.address_limit,
+                a.new_devices_per_minute,
+                a.device_failures,
+                a.address_failures,
+                NEW_DEVICE_WINDOW,
             ],
         )
         if live:
             self._note_load(int(live[0]))
-        return status, holder or None
+        if status in ("backoff", "new-devices"):
+            return status, str(_seconds(int(detail)))
+        return status, detail or None
 
-    def finish(self, sid: str, device: str, conn: str, event: Event | None = None) -> None:
+    def finish(
+        self,
+        sid: str,
+        device: str,
+        conn: str,
+        event: Event | None = None,
+        shares: Sequence[str] = (),
+    ) -> None:
         payload, *channels = self._event_args(event)
         live = self._eval(
             self._finish,
@@ -488,10 +795,31 @@ class RedisSessionStore(_LoadNote):
                 f"{self._p}active",
                 f"{self._p}d:{device}",
                 f"{self._p}c:{conn}",
+                *(self._p + key for key in shares),
             ],
             args=[sid, payload, time.time(), *channels],
         )
         self._note_load(int(live))
+
+    def auth_failed(
+        self, device: str, address: str, *, window: int, device_limit: int, address_limit: int
+    ) -> int:
+        retry = self._eval(
+            self._auth_failed,
+            keys=[f"{self._p}fd:{device}", f"{self._p}fa:{address}"],
+            args=[max(1, window), device_limit, address_limit],
+        )
+        return _seconds(int(retry)) if retry else 0
+
+    def auth_blocked(
+        self, device: str, address: str, *, device_limit: int, address_limit: int
+    ) -> int:
+        retry = self._eval(
+            self._auth_blocked,
+            keys=[f"{self._p}fd:{device}", f"{self._p}fa:{address}"],
+            args=[device_limit, address_limit],
+        )
+        return _seconds(int(retry)) if retry else 0
 
     def delete(self, sid: str) -> None:
         self._r.delete(f"{self._p}s:{sid}")
@@ -523,8 +851,9 @@ class RedisSessionStore(_LoadNote):
             self._eval(self._admit, keys=[f"{self._p}active"], args=[sid, time.time(), limit, ttl])
         )
 
-    def leave(self, sid: str) -> None:
-        self._r.zrem(f"{self._p}active", sid)
+    def leave(self, sid: str, shares: Sequence[str] = ()) -> None:
+        keys = [f"{self._p}active", *(self._p + key for key in shares)]
+        self._eval(self._leave, keys=keys, args=[sid])
 
     def active_sessions(self) -> int:
         return int(self._r.zcount(f"{self._p}active", f"({time.time()}", "+inf"))
