@@ -562,7 +562,7 @@ return {'ok', false, live + 1}
 # Everything a session held, released in one round trip (its end), and its
 # last event published; the sessions still open. KEYS: state, active set,
 # device lock, connection, share keys... ARGV: sid, event ('' for none), now,
-# the number of share keys, channels...
+# channels...
 _FINISH = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -570,7 +570,7 @@ if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
 for i = 5, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 if ARGV[2] ~= '' then
-  for i = 5, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[2]) end
+  for i = 4, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[2]) end
 end
 return redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[3], '+inf')
 """

@@ -150,7 +150,8 @@ def test_begin_checks_the_nonce_first(store):
     assert store.begin("s4", "dev4", limit=5, ttl=30, nonce=NonceUse("n1", 2, "s4|c"))[0] == "ok"
 
 
-def test_save_and_finish_publish_the_session_event(store, settings):
+@pytest.mark.parametrize("topic", ["device", "tenant"])
+def test_save_and_finish_publish_the_session_event(store, settings, topic):
     import asyncio
 
     from acsportal.infra import events
@@ -161,11 +162,13 @@ def test_save_and_finish_publish_the_session_event(store, settings):
     ended = events.session_event(tenant_id=7, device_pk=9, session_id="s1", kind="ended")
 
     async def main():
-        sub = await events.subscribe([events.device_topic(9)])
+        on = events.device_topic(9) if topic == "device" else events.tenant_topic(7)
+        sub = await events.subscribe([on])
+        held = ("t:7", "a:192.0.2.1")  # the session's shares: more keys, the same channels
         try:
-            await asyncio.to_thread(store.save, "s1", {"a": 1}, 30, "c1", started)
+            await asyncio.to_thread(store.save, "s1", {"a": 1}, 30, "c1", started, held)
             first = await sub.get(5)
-            await asyncio.to_thread(store.finish, "s1", "dev", "c1", ended)
+            await asyncio.to_thread(store.finish, "s1", "dev", "c1", ended, held)
             second = await sub.get(5)
             return first, second
         finally:
