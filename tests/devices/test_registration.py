@@ -7,7 +7,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from devices import services
+from devices import registration, services
 from devices.identity import make_device_id
 from devices.models import Device, IdentityConflict, Parameter, Registration, SessionLog
 from provisioning import services as task_services
@@ -54,7 +54,7 @@ def test_preregistration_by_another_tenant_supersedes_and_moves_nothing():
     theirs = _first_contact(squatter)
     task_services.task_enqueue(device=theirs, type="reboot")
 
-    mine = services.device_preregister(
+    mine = registration.device_preregister(
         tenant=owner, oui="00259E", product_class="EG8145V5", serial="SQUAT1"
     )
 
@@ -78,7 +78,7 @@ def test_preregistration_by_another_tenant_supersedes_and_moves_nothing():
 def test_preregistering_a_device_that_already_called_confirms_it_in_place():
     tenant = TenantFactory()
     device = _first_contact(tenant)
-    again = services.device_preregister(
+    again = registration.device_preregister(
         tenant=tenant, oui="00259E", product_class="EG8145V5", serial="SQUAT1"
     )
     assert again.pk == device.pk and again.registration == Registration.CONFIRMED
@@ -88,7 +88,7 @@ def test_preregistering_a_device_that_already_called_confirms_it_in_place():
 def test_confirm_supersedes_the_other_tenants_provisional_rows():
     a, b, c = TenantFactory(), TenantFactory(), TenantFactory()
     first, second, third = _first_contact(a), _first_contact(b), _first_contact(c)
-    assert services.device_confirm(second).registration == Registration.CONFIRMED
+    assert registration.device_confirm(second).registration == Registration.CONFIRMED
     first.refresh_from_db()
     third.refresh_from_db()
     assert (first.registration, third.registration) == (Registration.SUPERSEDED,) * 2
@@ -100,14 +100,16 @@ def test_confirm_supersedes_the_other_tenants_provisional_rows():
 
 def test_an_id_confirmed_in_one_tenant_cannot_be_claimed_by_another():
     owner, other = TenantFactory(), TenantFactory()
-    services.device_preregister(tenant=owner, oui="00259E", product_class="EG8145V5", serial="X1")
-    with pytest.raises(services.DeviceRefused):
-        services.device_preregister(
+    registration.device_preregister(
+        tenant=owner, oui="00259E", product_class="EG8145V5", serial="X1"
+    )
+    with pytest.raises(registration.DeviceRefused):
+        registration.device_preregister(
             tenant=other, oui="00259E", product_class="EG8145V5", serial="X1"
         )
     provisional = _first_contact(other, serial="X1")
-    with pytest.raises(services.DeviceRefused):
-        services.device_confirm(provisional)
+    with pytest.raises(registration.DeviceRefused):
+        registration.device_confirm(provisional)
     provisional.refresh_from_db()
     assert provisional.registration == Registration.PROVISIONAL
     assert Device.objects.filter(registration=Registration.CONFIRMED).count() == 1
@@ -126,7 +128,7 @@ def test_the_database_holds_one_confirmed_row_per_id():
 def test_a_conflict_seen_again_is_counted_not_added():
     a, b = TenantFactory(), TenantFactory()
     for address in ("192.0.2.1", "192.0.2.2"):
-        services.identity_conflict_record(
+        registration.identity_conflict_record(
             device_id=ID,
             tenant_id=a.pk,
             owner_id=b.pk,
