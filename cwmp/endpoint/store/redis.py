@@ -99,11 +99,11 @@ if (not redis.call('ZSCORE', KEYS[1], ARGV[1])) and live >= tonumber(ARGV[3]) th
 end
 local shares = {{KEYS[4], tonumber(ARGV[8]), 'tenant'}, {KEYS[5], tonumber(ARGV[9]), 'address'}}
 for _, s in ipairs(shares) do
-  if s[2] > 0 then
+  -- Entries of sessions gone silent are dropped only when the set looks full:
+  -- until then its size alone says there is room (one O(1) command).
+  if s[2] > 0 and redis.call('ZCARD', s[1]) >= s[2] and not redis.call('ZSCORE', s[1], ARGV[1]) then
     redis.call('ZREMRANGEBYSCORE', s[1], '-inf', now)
-    if (not redis.call('ZSCORE', s[1], ARGV[1])) and redis.call('ZCARD', s[1]) >= s[2] then
-      return {'busy', s[3], live}
-    end
+    if redis.call('ZCARD', s[1]) >= s[2] then return {'busy', s[3], live} end
   end
 end
 local holder = redis.call('GET', KEYS[2])
