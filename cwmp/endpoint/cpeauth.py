@@ -271,14 +271,13 @@ def verify(
         return refuse(request, tenant, creds, verdict, door=door, who=who, identity=identity)
     if not backoff_checked_later:
         device_limit, address_limit = backoff_limits()
-        retry = get_store().auth_blocked(
-            identity,
-            peer(request)[0],
-            device_limit=device_limit if identity else 0,
-            address_limit=address_limit,
-        )
-        if retry:
-            return backoff(request, tenant, retry, door=door, who=who or identity)
+        device_limit = device_limit if identity else 0
+        if device_limit > 0 or address_limit > 0:
+            retry = get_store().auth_blocked(
+                identity, peer(request)[0], device_limit=device_limit, address_limit=address_limit
+            )
+            if retry:
+                return backoff(request, tenant, retry, door=door, who=who or identity)
     return verdict
 
 
