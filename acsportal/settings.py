@@ -253,6 +253,26 @@ CWMP_SESSION_TIMEOUT = env.int("CWMP_SESSION_TIMEOUT", default=30)
 # Concurrent sessions accepted before new ones get 503 + Retry-After.
 CWMP_MAX_SESSIONS = env.int("CWMP_MAX_SESSIONS", default=1000)
 CWMP_RETRY_AFTER = env.int("CWMP_RETRY_AFTER", default=60)
+# Each tenant's and each source address's share of those sessions, so that one
+# tenant's (or one address's) flood of half-open sessions leaves the others
+# room (0: no share of its own, only CWMP_MAX_SESSIONS). Behind a proxy the
+# address is the CPE's only when the proxy is in CWMP_TRUSTED_PROXIES.
+CWMP_MAX_SESSIONS_PER_TENANT = env.int(
+    "CWMP_MAX_SESSIONS_PER_TENANT", default=max(1, CWMP_MAX_SESSIONS // 2)
+)
+CWMP_MAX_SESSIONS_PER_ADDRESS = env.int("CWMP_MAX_SESSIONS_PER_ADDRESS", default=50)
+# Devices created by first contact (not pre-registered), per tenant: at most
+# this many a minute, and at most this many provisional ones in all (0: no
+# limit). Raise them for a planned migration of a fleet to this ACS.
+CWMP_NEW_DEVICES_PER_MINUTE = env.int("CWMP_NEW_DEVICES_PER_MINUTE", default=60)
+CWMP_MAX_PROVISIONAL_DEVICES = env.int("CWMP_MAX_PROVISIONAL_DEVICES", default=10000)
+# Failed CPE authentications (both CPE doors) within a window of this many
+# seconds after which a device identity, or a source address, gets 429 +
+# Retry-After until the window ends (0: no limit). An address is allowed more:
+# many CPEs may share one behind a carrier-grade NAT.
+CWMP_AUTH_FAILURE_WINDOW = env.int("CWMP_AUTH_FAILURE_WINDOW", default=300)
+CWMP_AUTH_FAILURES_PER_DEVICE = env.int("CWMP_AUTH_FAILURES_PER_DEVICE", default=10)
+CWMP_AUTH_FAILURES_PER_ADDRESS = env.int("CWMP_AUTH_FAILURES_PER_ADDRESS", default=100)
 # New sessions are also refused while requests wait longer than this in front
 # of the server (a standing queue, cwmp/endpoint/overload.py); 0 turns that off.
 CWMP_QUEUE_TARGET_MS = env.int("CWMP_QUEUE_TARGET_MS", default=250)
@@ -347,5 +367,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("ACS_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    # django-axes announces itself at every start: not news.
+    "loggers": {"django.server": {"level": "WARNING"}, "axes.apps": {"level": "WARNING"}},
 }

@@ -115,6 +115,13 @@ def launch_server(
         ACS_PUBLIC_URL=f"http://127.0.0.1:{port}",
         ACS_BENCH_CPE_USERNAME=USERNAME,
         ACS_BENCH_CPE_PASSWORD=PASSWORD,
+        # One tenant and one load generator's address: the per-tenant and
+        # per-address shares of the sessions, and the rate of devices new to
+        # the ACS, would measure the load generator, not the server.
+        CWMP_MAX_SESSIONS_PER_TENANT="0",
+        CWMP_MAX_SESSIONS_PER_ADDRESS="0",
+        CWMP_NEW_DEVICES_PER_MINUTE="0",
+        CWMP_MAX_PROVISIONAL_DEVICES="0",
     )
     env.update(extra or {})
     env.update(SERVER_ENV)

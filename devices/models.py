@@ -15,6 +15,25 @@ from tenants.models import Tenant
 from tenants.querysets import DeviceOwnedManager, DeviceOwnedQuerySet, GrantedManager
 
 
+class Registration(models.TextChoices):
+    """How sure a tenant is that a device is its own (issue 10: no squatting across tenants).
+
+    A CPE's first Inform proves only that it knows the tenant's CPE
+    credentials, which every device (and anyone holding one) shares, so the
+    row it creates is *provisional*: served, but claimable. A row the tenant
+    made or vouched for (``devices.services.device_preregister`` and
+    ``device_confirm``; rows created by people, the admin's included, default
+    to it) is *confirmed*, and a DeviceId is confirmed in one tenant at most
+    (the constraint ``device_confirmed_unique_id``). When a tenant confirms
+    an id that others hold provisionally, their rows become *superseded*:
+    kept with all their data, never served again, never moved.
+    """
+
+    PROVISIONAL = "provisional", "Provisional (first contact)"
+    CONFIRMED = "confirmed", "Confirmed by the tenant"
+    SUPERSEDED = "superseded", "Claimed by another tenant"
+
+
 class Device(models.Model):
     """One CPE, identified per tenant by ``OUI-ProductClass-SerialNumber``.
 
@@ -69,6 +88,10 @@ class Device(models.Model):
     # respected by later tasks (TR-069 A.5.1).
     unsupported_methods = models.JSONField(default=list, blank=True)
 
+    registration = models.CharField(
+        max_length=12, choices=Registration.choices, default=Registration.CONFIRMED
+    )
+
     created = models.DateTimeField(auto_now_add=True)
 
     objects = GrantedManager()
@@ -76,6 +99,13 @@ class Device(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tenant", "device_id"], name="device_unique_id"),
+            # One tenant at most owns a DeviceId for sure: two confirmed rows
+            # of one id would be two tenants each serving "their" device.
+            models.UniqueConstraint(
+                fields=["device_id"],
+                condition=models.Q(registration="confirmed"),
+                name="device_confirmed_unique_id",
+            ),
         ]
         indexes = [
             models.Index(fields=["tenant", "serial_number"], name="device_serial"),
@@ -86,6 +116,13 @@ class Device(models.Model):
             # counts (index-only); ~7 bytes a device (bench/MILLION.md).
             models.Index(
                 fields=["tenant", "product_class", "software_version"], name="device_model_version"
+            ),
+            # The per-tenant cap on provisional devices is counted at each first
+            # contact (CWMP_MAX_PROVISIONAL_DEVICES): only those rows are in it.
+            models.Index(
+                fields=["tenant"],
+                condition=models.Q(registration="provisional"),
+                name="device_provisional",
             ),
         ]
 
@@ -372,3 +409,41 @@ class CpeRequest(DeviceOwned):
 
     def __str__(self) -> str:
         return f"{self.method} {self.command_key} from {self.device_id}"
+
+
+class IdentityConflict(models.Model):
+    """Two tenants claimed one DeviceId: the record the platform operator reads.
+
+    Not a tenant's object: it names another tenant, so it is for the
+    platform only. ``tenant`` is the one that lost or was refused, ``owner``
+    the one that holds the id confirmed. One row per (id, tenants, kind),
+    counted, so a CPE that keeps trying cannot fill the table.
+    """
+
+    class Kind(models.TextChoices):
+        # ``owner`` pre-registered or confirmed an id ``tenant`` had provisionally:
+        # ``tenant``'s row was superseded (kept, no longer served; nothing moved).
+        SUPERSEDED = "superseded", "Provisional device superseded"
+        # A CPE informed ``tenant`` with an id ``owner`` holds confirmed: 403.
+        REFUSED = "refused", "Inform refused"
+
+    device_id = models.CharField(max_length=255)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # Where the CPE of ``tenant`` last called from (the Inform's source address).
+    remote_address = models.GenericIPAddressField(null=True, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device_id", "tenant", "owner", "kind"], name="identityconflict_unique"
+            ),
+        ]
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}: {self.kind} ({self.tenant_id} vs {self.owner_id})"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.db import connection
+
 from acsportal.infra import db
 from devices.identity import device_id_readings
-from devices.models import Device
+from devices.models import Device, Registration
 from tenants.models import Tenant
 
 # What a CWMP session reads of its device: credentials, the Inform summary it
@@ -31,6 +33,7 @@ CWMP_DEVICE_FIELDS = (
     "inform_digest",
     "has_tasks",
     "unsupported_methods",
+    "registration",
 )
 
 
@@ -52,15 +55,33 @@ def device_for_cwmp(*, tenant: Tenant, device_id: str) -> Device | None:
     return device
 
 
-def device_registered_elsewhere(
-    *, tenant: Tenant, oui: str, product_class: str, serial_number: str
-) -> bool:
-    """True when another tenant already owns this device identity."""
-    return (
-        Device.objects.filter(oui=oui, product_class=product_class, serial_number=serial_number)
-        .exclude(tenant=tenant)
-        .exists()
+def first_contact(
+    *, tenant: Tenant, device_id: str, provisional_cap: int
+) -> tuple[int | None, int]:
+    """What a device's first Inform to ``tenant`` must know, in one statement.
+
+    The tenant that holds ``device_id`` confirmed, if another does (only a
+    confirmed row is ownership: provisional rows elsewhere block nobody),
+    and how many provisional devices ``tenant`` has, counted no further
+    than ``provisional_cap`` (0: not counted) so that the count costs at
+    most that many entries of the index ``device_provisional``.
+    """
+    table = connection.ops.quote_name(Device._meta.db_table)
+    # The registrations are literals, not parameters, so that the planner can
+    # use the partial indexes (device_confirmed_unique_id, device_provisional)
+    # in a prepared statement too; table and column names are the model's
+    # own, and every value is a parameter.
+    confirmed, provisional_ = f"'{Registration.CONFIRMED}'", f"'{Registration.PROVISIONAL}'"
+    sql = (
+        f"SELECT (SELECT tenant_id FROM {table} WHERE device_id = %s"  # noqa: S608
+        f" AND registration = {confirmed} AND tenant_id <> %s LIMIT 1),"
+        f" (SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE tenant_id = %s"
+        f" AND registration = {provisional_} LIMIT %s) AS provisional)"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [device_id, tenant.pk, tenant.pk, max(provisional_cap, 0)])
+        owner, provisional = cursor.fetchone()
+    return owner, int(provisional)
 
 
 def devices_matching_id(*, tenant: Tenant, device_id: str) -> list[Device]:

@@ -21,10 +21,16 @@ from devices.models import (
     CpeRequest,
     Device,
     Parameter,
+    Registration,
     SessionLog,
     SessionOutcome,
     database_holds_device_tenant,
 )
+
+# Identity across tenants (devices.registration): people's services, found here too.
+from devices.registration import DeviceRefused as DeviceRefused
+from devices.registration import device_confirm as device_confirm
+from devices.registration import device_preregister as device_preregister
 from tenants.models import Tenant
 
 
@@ -97,10 +103,6 @@ def summary_from_inform(params: Sequence[ParamValue]) -> dict[str, object]:
     if mac:
         fields["mac_address"] = mac
     return fields
-
-
-class DeviceRefused(Exception):
-    """The Inform names a device this tenant may not register."""
 
 
 def _inform_fields(
@@ -284,6 +286,8 @@ def device_inform(
 def _register(
     *, tenant: Tenant, oui: str, product_class: str, serial_number: str, fields: dict, now: datetime
 ) -> Device:
+    # First contact proves only the tenant's shared credentials: the row is
+    # provisional until the tenant confirms it (device_confirm).
     device = Device(
         tenant=tenant,
         device_id=make_device_id(oui, product_class, serial_number),
@@ -291,6 +295,7 @@ def _register(
         product_class=product_class[:64],
         serial_number=serial_number[:64],
         first_seen=now,
+        registration=Registration.PROVISIONAL,
         **fields,
     )
     try:

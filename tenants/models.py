@@ -119,6 +119,22 @@ class Tenant(models.Model):
         validators=[validate_networks],
         help_text="Networks (CIDR, one per line) that connection requests may be sent to.",
     )
+    # Identity (issue 10): whether a CPE this tenant never heard of gets a
+    # session (and a provisional device) at first contact, or only the serials
+    # pre-registered through devices.services.device_preregister do.
+    accept_unknown_devices = models.BooleanField(
+        default=True,
+        help_text="Give a session to CPEs that were not pre-registered (their device is "
+        "provisional until confirmed); off: pre-registered devices only.",
+    )
+    # Basic sends the password in clear: over plain HTTP it is refused except
+    # from these client networks (a lab, the simulator on loopback).
+    basic_over_http_networks = models.TextField(
+        blank=True,
+        validators=[validate_networks],
+        help_text="Client networks (CIDR, one per line) from which Basic authentication is "
+        "accepted over plain HTTP; elsewhere Basic needs HTTPS.",
+    )
 
     objects = TenantQuerySet.as_manager()
 
@@ -232,6 +248,12 @@ class Tenant(models.Model):
 
     def cpe_ha1(self, algorithm: str) -> str:
         return self.cpe_ha1_sha256 if algorithm.upper().startswith("SHA-256") else self.cpe_ha1_md5
+
+    def basic_over_http_allowlist(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(line, strict=False)
+            for line in self.basic_over_http_networks.split()
+        ]
 
     def connection_request_allowlist(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return parse_networks(self.connection_request_networks)

@@ -9,6 +9,15 @@ database is written only through the apps' services, each step atomic on
 its own (the Inform's device, changed values and session log in one
 statement; each task step in its own transaction), so a request that breaks
 mid-session leaves every step it took whole and nothing half-written.
+
+Who gets a session at all is settled before anything is written, at no cost
+to the periodic session of a known device (issue 10): the identity rules
+from the device row already read (a row another tenant's confirmation
+superseded, a tenant that takes registered devices only); the tenant's and
+the address's shares of the sessions, the tenant's rate of new devices and
+the backoff after failed authentications in ``store.begin``'s one round
+trip; and, for a first contact only, one statement for an id another tenant
+holds confirmed and for the tenant's cap of provisional devices.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from acsportal.infra.events import session_event
 from acsportal.infra.http import plain as _text
 from cwmp.endpoint import cpeauth, housekeeping, overload
 from cwmp.endpoint.host import DjangoHost
-from cwmp.endpoint.store import DeferredNonceCheck, SessionStore, get_store
+from cwmp.endpoint.store import Admission, DeferredNonceCheck, SessionStore, get_store, shares
 from cwmp.endpoint.transport import (
     COOKIE_NAME,
     BodyError,
@@ -40,9 +49,11 @@ from cwmp.endpoint.transport import (
 )
 from cwmp.protocol import codec, digest, engine
 from cwmp.protocol import messages as m
+from devices import registration
 from devices import selectors as device_selectors
 from devices import services as device_services
 from devices.identity import make_device_id
+from devices.models import Device, IdentityConflict, Registration
 from tenants.models import Tenant
 
 log = logging.getLogger("acsportal.cwmp")
@@ -54,8 +65,8 @@ def _xml(envelope: m.Envelope, status: int = 200) -> HttpResponse:
     return HttpResponse(codec.serialize(envelope), status=status, content_type=XML_CONTENT_TYPE)
 
 
-def _busy(reason: str) -> HttpResponse:
-    return _text(503, reason, Retry_After=str(settings.CWMP_RETRY_AFTER))
+def _busy(reason: str, retry_after: int | None = None) -> HttpResponse:
+    return _text(503, reason, Retry_After=str(retry_after or settings.CWMP_RETRY_AFTER))
 
 
 @csrf_exempt
@@ -92,7 +103,7 @@ def _endpoint(request: HttpRequest, tenant_slug: str) -> HttpResponse:
                 # It only earns a challenge, so it is not parsed (the CPE
                 # sends it again with credentials), only checked for hostility.
                 codec.precheck(body, max_bytes=settings.CWMP_MAX_BODY_BYTES)
-                return cpeauth.challenge(tenant)
+                return cpeauth.challenge(tenant, request=request)
             envelope = codec.parse(body, max_bytes=settings.CWMP_MAX_BODY_BYTES)
         except codec.CodecError as exc:
             log.warning(
@@ -133,6 +144,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     conn = f"{tenant.pk}|{address}|{port}"
     ident = inform.device_id
     device_id = make_device_id(ident.oui, ident.product_class, ident.serial_number)
+    lock_key = f"{tenant.pk}|{device_id}"  # the device's lock; also its auth-backoff identity
     sid = secrets.token_urlsafe(18)
 
     cert = client_certificate(request)
@@ -141,7 +153,8 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         and not request.META.get("HTTP_AUTHORIZATION")
         and (tenant.allows_digest or tenant.allows_basic)
     ):
-        return cpeauth.challenge(tenant)  # before any query: most first POSTs end here
+        # Before any query: most first POSTs end here.
+        return cpeauth.challenge(tenant, request=request)
     if overload.full(
         connection_request=any(
             engine.normalize_event(e.event_code) == "6 CONNECTION REQUEST" for e in inform.event
@@ -165,7 +178,7 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     else:
         creds = digest.parse_authorization(request.META.get("HTTP_AUTHORIZATION"))
         if creds is None:
-            return cpeauth.challenge(tenant)
+            return cpeauth.challenge(tenant, request=request)
         own = device if cpeauth.has_own_credentials(tenant, device) else None
         verdict_or_refusal = cpeauth.verify(
             request,
@@ -175,43 +188,46 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
             tracker=nonces,
             binding=_binding(sid, conn),
             who=device_id,
+            identity=lock_key,
+            backoff_checked_later=True,  # by store.begin, below
         )
         if isinstance(verdict_or_refusal, HttpResponse):
             return verdict_or_refusal
         verdict = verdict_or_refusal
         credentials = "device" if own is not None else "tenant"
 
-    if device is None and device_selectors.device_registered_elsewhere(
-        tenant=tenant,
-        oui=ident.oui,
-        product_class=ident.product_class,
-        serial_number=ident.serial_number,
-    ):
-        log.warning("cwmp %s: %s belongs to another tenant, refused", tenant.slug, device_id)
-        return _text(403, "device is registered to another tenant")
+    refused = _identity_refusal(tenant, device, device_id, address)
+    if refused is not None:
+        return refused
 
     ttl = settings.CWMP_SESSION_TIMEOUT
-    lock_key = f"{tenant.pk}|{device_id}"
-    status, holder = store.begin(sid, lock_key, settings.CWMP_MAX_SESSIONS, ttl, nonce=nonces.use)
+    admission = _admission(
+        tenant, address, new_device=device is None, password=credentials != "certificate"
+    )
+    status, detail = store.begin(
+        sid, lock_key, settings.CWMP_MAX_SESSIONS, ttl, nonce=nonces.use, admission=admission
+    )
     if status == "replay":
         log.warning("cwmp %s: %s nonce replayed from %s, refused", tenant.slug, device_id, address)
-        return cpeauth.challenge(tenant, reason="authentication failed")
-    if status == "locked" and holder is not None:
-        if not _take_over(store, lock_key, holder, sid, address, ttl):
-            log.info("cwmp %s: %s already in session %s, refused", tenant.slug, device_id, holder)
+        counted = cpeauth.count_failure(request, tenant, identity=lock_key, who=device_id)
+        return counted or cpeauth.challenge(tenant, reason="authentication failed")
+    if status == "locked" and detail is not None:
+        if not _take_over(store, lock_key, detail, sid, address, ttl):
+            log.info("cwmp %s: %s already in session %s, refused", tenant.slug, device_id, detail)
             return _busy("device is already in a session")
-        status, holder = store.begin(sid, lock_key, settings.CWMP_MAX_SESSIONS, ttl)
+        status, detail = store.begin(
+            sid, lock_key, settings.CWMP_MAX_SESSIONS, ttl, admission=admission
+        )
     if status != "ok":
         if status == "locked":  # lost a race with a third session
             return _busy("device is already in a session")
         store.unlock_device(lock_key, sid)  # a take-over may have handed us the lock
-        log.info(
-            "cwmp %s: %s refused, %d sessions open",
-            tenant.slug,
-            device_id,
-            settings.CWMP_MAX_SESSIONS,
-        )
-        return _busy("too many sessions, try later")
+        return _not_admitted(request, tenant, device_id, address, status, detail)
+    if device is None:
+        refused = _first_contact_refusal(tenant, device_id, address)
+        if refused is not None:
+            store.finish(sid, lock_key, "", shares=admission.shares)
+            return refused
 
     state = engine.SessionState(
         sid=sid,
@@ -227,10 +243,10 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     try:
         reply = engine.start(state, envelope, host)
     except Exception:
-        store.finish(sid, lock_key, "")
+        store.finish(sid, lock_key, "", shares=admission.shares)
         raise
     if state.ended:
-        store.finish(sid, lock_key, "")
+        store.finish(sid, lock_key, "", shares=admission.shares)
         log.info("cwmp %s: %s session refused: %s", tenant.slug, device_id, state.detail)
         return _xml(reply.envelope) if reply.envelope else HttpResponse(status=204)
     started = session_event(
@@ -243,7 +259,9 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
         remote=address,
     )
     state.replied = time.time()
-    store.save(sid, state.to_dict(), state.timeout, conn=conn, event=started)
+    store.save(
+        sid, state.to_dict(), state.timeout, conn=conn, event=started, shares=admission.shares
+    )
     log.debug(
         "cwmp %s: %s session %s started (%s) from %s",
         tenant.slug,
@@ -255,6 +273,143 @@ def _start_session(request: HttpRequest, tenant: Tenant, envelope: m.Envelope) -
     response = _xml(cast(m.Envelope, reply.envelope))  # not ended: the InformResponse
     response.set_cookie(COOKIE_NAME, sid, path=request.path, httponly=True)
     return response
+
+
+def _admission(tenant: Tenant, address: str, *, new_device: bool, password: bool) -> Admission:
+    """What ``store.begin`` checks this session against, besides ``CWMP_MAX_SESSIONS``.
+
+    The backoff after failed passwords holds back password sessions only: a
+    client certificate is not what anyone was guessing.
+    """
+    device_failures, address_failures = cpeauth.backoff_limits() if password else (0, 0)
+    return Admission(
+        tenant=str(tenant.pk),
+        address=address,
+        tenant_limit=settings.CWMP_MAX_SESSIONS_PER_TENANT,
+        address_limit=settings.CWMP_MAX_SESSIONS_PER_ADDRESS,
+        new_devices_per_minute=settings.CWMP_NEW_DEVICES_PER_MINUTE if new_device else 0,
+        device_failures=device_failures,
+        address_failures=address_failures,
+    )
+
+
+def _identity_refusal(
+    tenant: Tenant, device: Device | None, device_id: str, address: str
+) -> HttpResponse | None:
+    """The 403 for a device this tenant may not serve, judged from the row already read.
+
+    A row another tenant's confirmation superseded is never served again;
+    a tenant that takes pre-registered devices only serves neither an
+    unknown id nor a provisional row.
+    """
+    if device is not None and device.registration == Registration.SUPERSEDED:
+        log.warning(
+            "cwmp %s: %s from %s: claimed by another tenant, refused",
+            tenant.slug,
+            device_id,
+            address,
+        )
+        return _text(403, "device is registered to another tenant")
+    if not tenant.accept_unknown_devices and (
+        device is None or device.registration == Registration.PROVISIONAL
+    ):
+        log.warning(
+            "cwmp %s: %s from %s: not pre-registered, refused (pre-registered devices only)",
+            tenant.slug,
+            device_id,
+            address,
+        )
+        return _text(
+            403, "device is not registered with this tenant, which takes registered devices only"
+        )
+    return None
+
+
+def _first_contact_refusal(tenant: Tenant, device_id: str, address: str) -> HttpResponse | None:
+    """A new device's own checks, in one statement: the id confirmed elsewhere, the cap.
+
+    Only first contact pays for it. An id another tenant holds confirmed is
+    refused, and the attempt recorded for the platform operator.
+    """
+    cap = settings.CWMP_MAX_PROVISIONAL_DEVICES
+    owner, provisional = device_selectors.first_contact(
+        tenant=tenant, device_id=device_id, provisional_cap=cap
+    )
+    if owner is not None:
+        log.warning(
+            "cwmp %s: %s from %s belongs to another tenant, refused",
+            tenant.slug,
+            device_id,
+            address,
+        )
+        registration.identity_conflict_record(
+            device_id=device_id,
+            tenant_id=tenant.pk,
+            owner_id=owner,
+            kind=IdentityConflict.Kind.REFUSED,
+            remote_address=address or None,
+        )
+        return _text(403, "device is registered to another tenant")
+    if cap and provisional >= cap:
+        log.warning(
+            "cwmp %s: %s from %s refused: %d provisional devices (CWMP_MAX_PROVISIONAL_DEVICES)",
+            tenant.slug,
+            device_id,
+            address,
+            provisional,
+        )
+        return _busy("too many unconfirmed devices in this tenant, try later")
+    return None
+
+
+def _not_admitted(
+    request: HttpRequest,
+    tenant: Tenant,
+    device_id: str,
+    address: str,
+    status: str,
+    detail: str | None,
+) -> HttpResponse:
+    """The answer, logged with the tenant and address, to a session ``store.begin`` refused."""
+    if status == "backoff":
+        return cpeauth.backoff(request, tenant, int(detail or 1), door=cpeauth.CWMP, who=device_id)
+    if status == "new-devices":
+        log.warning(
+            "cwmp %s: %s from %s refused: %d new devices this minute (CWMP_NEW_DEVICES_PER_MINUTE)",
+            tenant.slug,
+            device_id,
+            address,
+            settings.CWMP_NEW_DEVICES_PER_MINUTE,
+        )
+        return _busy("too many new devices, try later", int(detail or 0))
+    if detail == "tenant":
+        log.warning(
+            "cwmp %s: %s from %s refused: the tenant's %d sessions are open"
+            " (CWMP_MAX_SESSIONS_PER_TENANT)",
+            tenant.slug,
+            device_id,
+            address,
+            settings.CWMP_MAX_SESSIONS_PER_TENANT,
+        )
+        return _busy("too many sessions of this tenant, try later")
+    if detail == "address":
+        log.warning(
+            "cwmp %s: %s from %s refused: %d sessions from that address are open"
+            " (CWMP_MAX_SESSIONS_PER_ADDRESS)",
+            tenant.slug,
+            device_id,
+            address,
+            settings.CWMP_MAX_SESSIONS_PER_ADDRESS,
+        )
+        return _busy("too many sessions from this address, try later")
+    log.info(
+        "cwmp %s: %s from %s refused, %d sessions open",
+        tenant.slug,
+        device_id,
+        address,
+        settings.CWMP_MAX_SESSIONS,
+    )
+    return _busy("too many sessions, try later")
 
 
 def _take_over(
@@ -270,7 +425,7 @@ def _take_over(
         if not engine.may_replace(old, remote=address, now=time.time()):
             return False
         store.delete(holder)
-        store.leave(holder)
+        store.leave(holder, shares(str(old.get("tenant_id", "")), old.get("remote", "")))
         device_services.session_log_abandon(session_id=holder, detail="replaced by a new Inform")
     return store.steal_device(lock_key, holder, sid, ttl)
 
@@ -319,6 +474,15 @@ def _continue_session(
                 state.sid,
                 verdict.reason,
             )
+            if not verdict.stale:
+                counted = cpeauth.count_failure(
+                    request,
+                    tenant,
+                    identity=f"{tenant.pk}|{state.device_id}",
+                    who=state.device_id,
+                )
+                if counted is not None:
+                    return counted
             return cpeauth.challenge(tenant, stale=verdict.stale, reason="authentication failed")
 
     host = DjangoHost(tenant=tenant, remote=address or None)
@@ -353,6 +517,7 @@ def _continue_session(
         state.timeout,
         conn=conn if conn != state.conn else "",
         event=step,
+        shares=shares(str(tenant.pk), state.remote),
     )
     return _xml(cast(m.Envelope, reply.envelope))  # not ends_session: it has one
 
@@ -378,5 +543,11 @@ def _finish(store: SessionStore, tenant: Tenant, state: engine.SessionState) -> 
         rpcs=state.rpcs,
         detail=state.detail,
     )
-    store.finish(state.sid, f"{tenant.pk}|{state.device_id}", state.conn, event=ended)
+    store.finish(
+        state.sid,
+        f"{tenant.pk}|{state.device_id}",
+        state.conn,
+        event=ended,
+        shares=shares(str(tenant.pk), state.remote),
+    )
     housekeeping.maybe_run(store)

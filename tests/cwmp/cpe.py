@@ -102,6 +102,9 @@ class ScriptedCPE:
     port: int = 40001
     auth: str = "basic"
     use_cookies: bool = True
+    # Over TLS, as CPEs reach a deployment (through its TLS proxy); plain HTTP
+    # is where Basic is refused (cwmp.endpoint.cpeauth.basic_permitted).
+    tls: bool = True
     authorization: str | None = None
     log: list[int] = field(default_factory=list)
 
@@ -112,7 +115,9 @@ class ScriptedCPE:
         if self.authorization:
             headers["HTTP_AUTHORIZATION"] = self.authorization
         headers.update(extra)
-        response = self.client.post(self.url, data=body, content_type="text/xml", **headers)
+        response = self.client.post(
+            self.url, data=body, content_type="text/xml", secure=self.tls, **headers
+        )
         self.log.append(response.status_code)
         return response
 

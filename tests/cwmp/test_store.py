@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from cwmp.endpoint.store import MemorySessionStore, RedisSessionStore
+from cwmp.endpoint.store import Admission, MemorySessionStore, RedisSessionStore
 
 
 class Clock:
@@ -150,7 +150,8 @@ def test_begin_checks_the_nonce_first(store):
     assert store.begin("s4", "dev4", limit=5, ttl=30, nonce=NonceUse("n1", 2, "s4|c"))[0] == "ok"
 
 
-def test_save_and_finish_publish_the_session_event(store, settings):
+@pytest.mark.parametrize("topic", ["device", "tenant"])
+def test_save_and_finish_publish_the_session_event(store, settings, topic):
     import asyncio
 
     from acsportal.infra import events
@@ -161,11 +162,13 @@ def test_save_and_finish_publish_the_session_event(store, settings):
     ended = events.session_event(tenant_id=7, device_pk=9, session_id="s1", kind="ended")
 
     async def main():
-        sub = await events.subscribe([events.device_topic(9)])
+        on = events.device_topic(9) if topic == "device" else events.tenant_topic(7)
+        sub = await events.subscribe([on])
+        held = ("t:7", "a:192.0.2.1")  # the session's shares: more keys, the same channels
         try:
-            await asyncio.to_thread(store.save, "s1", {"a": 1}, 30, "c1", started)
+            await asyncio.to_thread(store.save, "s1", {"a": 1}, 30, "c1", started, held)
             first = await sub.get(5)
-            await asyncio.to_thread(store.finish, "s1", "dev", "c1", ended)
+            await asyncio.to_thread(store.finish, "s1", "dev", "c1", ended, held)
             second = await sub.get(5)
             return first, second
         finally:
@@ -210,3 +213,163 @@ def test_expired_sessions_on_redis():
     assert store.begin("late", "d2", limit=1, ttl=30) == ("ok", None)
     assert store.take_expired() == ["gone"]
     assert store.take_expired() == []
+
+
+# ------------------------------------------------ issue 10: what begin also admits
+
+
+def _tenant(tenant: str, address: str = "192.0.2.1", **limits) -> Admission:
+    return Admission(tenant=tenant, address=address, **limits)
+
+
+def test_each_tenant_has_its_own_share_of_the_sessions(store):
+    a = _tenant("1", tenant_limit=2)
+    assert store.begin("a1", "1|d1", limit=10, ttl=30, admission=a) == ("ok", None)
+    assert store.begin("a2", "1|d2", limit=10, ttl=30, admission=a) == ("ok", None)
+    assert store.begin("a1", "1|d1", limit=10, ttl=30, admission=a) == ("ok", None)  # re-entrant
+    # The tenant's share is full: refused before it touches the device's lock ...
+    assert store.begin("a3", "1|d3", limit=10, ttl=30, admission=a) == ("busy", "tenant")
+    assert store.lock_device("1|d3", "x", 30) is None
+    # ... while another tenant's devices still get in.
+    b = _tenant("2", tenant_limit=2)
+    assert store.begin("b1", "2|d1", limit=10, ttl=30, admission=b) == ("ok", None)
+    # A session that ends gives its place back.
+    store.finish("a1", "1|d1", "", shares=a.shares)
+    assert store.begin("a3", "1|d4", limit=10, ttl=30, admission=a) == ("ok", None)
+
+
+def test_each_address_has_its_own_share_of_the_sessions(store):
+    here = _tenant("1", "198.51.100.9", address_limit=1)
+    there = _tenant("2", "198.51.100.10", address_limit=1)
+    assert store.begin("s1", "1|d1", limit=10, ttl=30, admission=here) == ("ok", None)
+    # The address is full whatever tenant the next session is for.
+    other_tenant_same_address = _tenant("2", "198.51.100.9", address_limit=1)
+    assert store.begin("s2", "2|d2", limit=10, ttl=30, admission=other_tenant_same_address) == (
+        "busy",
+        "address",
+    )
+    assert store.begin("s3", "2|d3", limit=10, ttl=30, admission=there) == ("ok", None)
+    store.leave("s1", here.shares)  # a session taken over leaves its shares too
+    assert store.begin("s2", "2|d2", limit=10, ttl=30, admission=other_tenant_same_address)[0] == (
+        "ok"
+    )
+
+
+def test_the_servers_limit_still_comes_first(store):
+    a = _tenant("1", tenant_limit=5)
+    assert store.begin("s1", "1|d1", limit=1, ttl=30, admission=a) == ("ok", None)
+    assert store.begin("s2", "1|d2", limit=1, ttl=30, admission=a) == ("busy", None)
+
+
+def test_new_devices_are_rate_limited_per_tenant(store):
+    new = _tenant("1", new_devices_per_minute=2)
+    assert store.begin("n1", "1|d1", limit=10, ttl=30, admission=new) == ("ok", None)
+    assert store.begin("n2", "1|d2", limit=10, ttl=30, admission=new) == ("ok", None)
+    status, retry = store.begin("n3", "1|d3", limit=10, ttl=30, admission=new)
+    assert status == "new-devices" and retry is not None and 1 <= int(retry) <= 60
+    assert store.lock_device("1|d3", "x", 30) is None  # nothing taken
+    # Known devices of the tenant, and new devices of another, are not held back.
+    known = _tenant("1")
+    assert store.begin("k1", "1|known", limit=10, ttl=30, admission=known) == ("ok", None)
+    assert (
+        store.begin(
+            "m1", "2|d1", limit=10, ttl=30, admission=_tenant("2", new_devices_per_minute=2)
+        )[0]
+        == "ok"
+    )
+    # A refusal does not use up the minute: the count is of devices let in.
+    assert store.begin("n4", "1|d4", limit=10, ttl=30, admission=new)[0] == "new-devices"
+
+
+def test_a_refusal_for_another_reason_does_not_count_as_a_new_device(store):
+    new = _tenant("1", new_devices_per_minute=1)
+    store.begin("holder", "1|d1", limit=10, ttl=30)
+    assert store.begin("n1", "1|d1", limit=10, ttl=30, admission=new) == ("locked", "holder")
+    assert store.begin("n2", "1|d2", limit=10, ttl=30, admission=new) == ("ok", None)
+
+
+def test_failed_authentications_back_off_the_identity(store):
+    limits = {"window": 300, "device_limit": 3, "address_limit": 100}
+    assert store.auth_failed("1|dev", "192.0.2.1", **limits) == 0
+    assert store.auth_failed("1|dev", "192.0.2.2", **limits) == 0
+    retry = store.auth_failed("1|dev", "192.0.2.3", **limits)  # the third, from anywhere
+    assert 1 <= retry <= 300
+    a = _tenant("1", "192.0.2.4", device_failures=3, address_failures=100)
+    # Even the right credentials are refused until the window ends, and
+    # nothing is admitted or locked.
+    status, left = store.begin("s1", "1|dev", limit=10, ttl=30, admission=a)
+    assert status == "backoff" and 1 <= int(left or 0) <= 300
+    assert store.active_sessions() == 0 and store.lock_device("1|dev", "x", 30) is None
+    assert 1 <= store.auth_blocked("1|dev", "192.0.2.4", device_limit=3, address_limit=100) <= 300
+    # Another device is not held back.
+    assert store.begin("s2", "1|other", limit=10, ttl=30, admission=a) == ("ok", None)
+
+
+def test_failed_authentications_back_off_the_address(store):
+    limits = {"window": 300, "device_limit": 100, "address_limit": 3}
+    for n in range(2):
+        assert store.auth_failed(f"1|dev{n}", "203.0.113.7", **limits) == 0
+    assert store.auth_failed("1|dev2", "203.0.113.7", **limits) > 0
+    here = _tenant("1", "203.0.113.7", device_failures=100, address_failures=3)
+    assert store.begin("s1", "1|fresh", limit=10, ttl=30, admission=here)[0] == "backoff"
+    there = _tenant("1", "203.0.113.8", device_failures=100, address_failures=3)
+    assert store.begin("s2", "1|fresh", limit=10, ttl=30, admission=there) == ("ok", None)
+
+
+def test_a_session_admitted_resets_the_identitys_failures(store):
+    limits = {"window": 300, "device_limit": 3, "address_limit": 0}
+    a = _tenant("1", device_failures=3)
+    store.auth_failed("1|dev", "192.0.2.1", **limits)
+    store.auth_failed("1|dev", "192.0.2.1", **limits)
+    assert store.begin("s1", "1|dev", limit=10, ttl=30, admission=a) == ("ok", None)
+    store.finish("s1", "1|dev", "", shares=a.shares)
+    assert store.auth_failed("1|dev", "192.0.2.1", **limits) == 0  # counting from 1 again
+    assert store.auth_failed("1|dev", "192.0.2.1", **limits) == 0
+    assert store.auth_blocked("1|dev", "192.0.2.1", device_limit=3, address_limit=0) == 0
+
+
+def test_limits_of_zero_are_off(store):
+    assert store.auth_failed("1|dev", "192.0.2.1", window=300, device_limit=0, address_limit=0) == 0
+    off = _tenant("1")
+    for n in range(5):
+        assert store.begin(f"s{n}", f"1|d{n}", limit=10, ttl=30, admission=off) == ("ok", None)
+
+
+def test_memory_shares_and_counters_expire():
+    clock = Clock()
+    store = MemorySessionStore(clock=clock)
+    a = _tenant("1", tenant_limit=1, new_devices_per_minute=1, device_failures=1)
+    assert store.begin("s1", "1|d1", limit=10, ttl=30, admission=a) == ("ok", None)
+    clock.now += 20
+    store.save("s1", {"a": 1}, 30, shares=a.shares)  # a message keeps its share alive
+    clock.now += 20
+    assert store.begin("s2", "1|d2", limit=10, ttl=30, admission=_tenant("1", tenant_limit=1)) == (
+        "busy",
+        "tenant",
+    )
+    store.auth_failed("1|d9", "192.0.2.1", window=300, device_limit=1, address_limit=0)
+    clock.now += 301  # the session went silent; the minute and the window are over
+    assert store.begin("s3", "1|d3", limit=10, ttl=30, admission=a) == ("ok", None)
+    assert (
+        store.begin("s4", "1|d9", limit=10, ttl=30, admission=_tenant("2", device_failures=1))[0]
+        == "ok"
+    )
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL not set")
+def test_redis_shares_follow_the_sessions_lifetime():
+    import time
+
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    store = RedisSessionStore(settings.REDIS_URL, prefix="acs:test:")
+    a = _tenant("1", tenant_limit=1)
+    assert store.begin("s1", "1|d1", limit=10, ttl=1, admission=a) == ("ok", None)
+    store.save("s1", {"a": 1}, 3, shares=a.shares)  # a message: three more seconds
+    time.sleep(1.2)
+    assert store.begin("s2", "1|d2", limit=10, ttl=1, admission=a) == ("busy", "tenant")
+    assert 0 < client.ttl("acs:test:t:1") <= 3  # the share's key dies with its sessions
+    store.finish("s1", "1|d1", "", shares=a.shares)
+    assert store.begin("s2", "1|d2", limit=10, ttl=1, admission=a) == ("ok", None)

@@ -380,9 +380,11 @@ def test_headers_seen_in_the_field_do_not_matter(tenant, content_type, soapactio
     extra = {"HTTP_AUTHORIZATION": basic("cpe", "cpe-secret"), "REMOTE_ADDR": "198.51.100.1"}
     if soapaction is not None:
         extra["HTTP_SOAPACTION"] = soapaction
-    first = client.post("/cwmp/isp/", data=inform_body("SN1"), content_type=content_type, **extra)
+    first = client.post(
+        "/cwmp/isp/", data=inform_body("SN1"), content_type=content_type, secure=True, **extra
+    )
     assert first.status_code == 200
-    last = client.post("/cwmp/isp/", data=b"", content_type=content_type, **extra)
+    last = client.post("/cwmp/isp/", data=b"", content_type=content_type, secure=True, **extra)
     assert last.status_code == 204
 
 

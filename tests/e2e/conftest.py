@@ -162,9 +162,16 @@ def acs_server(django_db_setup, tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture
 def e2e_tenant(transactional_db, acs_server):
-    """A tenant with Digest+Basic credentials, committed so the server sees it."""
+    """A tenant with Digest+Basic credentials, committed so the server sees it.
+
+    Like make run's demo tenant, it takes Basic over plain HTTP from
+    loopback, where the simulated devices are.
+    """
     from tests.factories import TenantFactory
 
     return TenantFactory(
-        slug="e2e", provision_cr_credentials=True, connection_request_networks="127.0.0.0/8"
+        slug="e2e",
+        provision_cr_credentials=True,
+        connection_request_networks="127.0.0.0/8",
+        basic_over_http_networks="127.0.0.0/8",
     )

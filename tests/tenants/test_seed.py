@@ -193,3 +193,15 @@ def test_the_quick_start_task_names_a_device_the_simulator_command_creates(capsy
     model, serial = make_serials(models, args.count, args.serial_prefix)[0]
     device_id = make_device_id(model.oui, model.product_class, serial)
     assert shlex.split(device_task)[4] == device_id == "00259E-EG8145V5-48575443A94196A500001"
+
+
+def test_demo_tenant_takes_basic_over_plain_http_from_loopback_only_and_says_so(capsys):
+    out = seed(capsys)
+    demo = Tenant.objects.get(slug="demo")
+    assert demo.basic_over_http_networks == "127.0.0.0/8"
+    assert "Basic over plain HTTP: from 127.0.0.0/8 only" in out
+    # A list the operator set is kept.
+    demo.basic_over_http_networks = "10.0.0.0/8"
+    demo.save()
+    assert "from 10.0.0.0/8 only" in seed(capsys)
+    assert "Basic over plain HTTP" not in seed(capsys, ACS_DEMO_CPE_AUTH="digest")

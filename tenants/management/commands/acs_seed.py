@@ -97,6 +97,10 @@ class Command(BaseCommand):
         previous_auth = demo.cpe_auth_methods
         demo.cpe_auth_methods = auth_methods
         demo.cpe_cert_issuer = cert_issuer
+        if not demo.basic_over_http_networks:
+            # make run serves plain HTTP, and the simulator may send Basic
+            # (preemptive-basic); nowhere else may a password cross in clear.
+            demo.basic_over_http_networks = "127.0.0.0/8"
         notice = ""
         printed_password: str | None = cpe_password
         if demo.has_cpe_credentials(cpe_username, cpe_password):
@@ -150,6 +154,9 @@ class Command(BaseCommand):
         was = f"   (was {previous_auth})" if not is_new and previous_auth != auth_methods else ""
         out(f"  CPE auth:      {demo.cpe_auth_methods}{was}")
         out(f"  CR networks:   {_networks_line(demo)}")
+        if demo.allows_basic:
+            networks = ", ".join(demo.basic_over_http_networks.split()) or "nowhere"
+            out(f"  Basic over plain HTTP: from {networks} only (elsewhere Basic needs HTTPS)")
         if not (demo.allows_digest or demo.allows_basic):
             out("Simulator:       certificates only: README, CWMP over HTTPS, Trying it")
             return
