@@ -276,7 +276,16 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: only the one spelling ``_b64`` writes decodes.
+
+    Base64's last character may carry bits the decoder drops, so several
+    spellings of one link would decode alike; a link differing from ours in
+    any character must fail, like any other tampering.
+    """
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not the canonical spelling")
+    return raw
 
 
 def _seal(purpose: str, head: bytes, bound: bytes = b"") -> str:

@@ -31,7 +31,15 @@ from tests.security.tenancy import (
 pytestmark = pytest.mark.django_db
 STAFF = [str(role) for role in ROLES] + ["limited"]
 # Models of the platform, not of a tenant: only the platform superuser reaches them.
-PLATFORM_MODELS = {"auth.user", "auth.group", "django_tasks_database.dbtaskresult"}
+PLATFORM_MODELS = {
+    "auth.user",
+    "auth.group",
+    "django_tasks_database.dbtaskresult",
+    # django-axes: staff login attempts, lock-outs and their log.
+    "axes.accessattempt",
+    "axes.accesslog",
+    "axes.accessfailurelog",
+}
 
 
 @pytest.fixture
