@@ -403,7 +403,7 @@ class Generator:
             f"{spec.root}\t{spec.profile.cwmp_version}\t{ip}\t{crurl}\t{cruser}\t{crpass}\t\t"
             f"{serial}\t{ha1['MD5']}\t{ha1['SHA-256']}\t{t_first}\t{t_last}\t"
             f"{_ts(last - uptime)}\t{t_first}\t{events}\t{rnd.getrandbits(128):032x}\t"
-            f"{t_first}\t{tenant.pk}\tf\t[]\n"
+            f"{t_first}\t{tenant.pk}\tf\t[]\tconfirmed\n"
         )
         # Per-device parameter values.
         roll = r()

@@ -37,7 +37,8 @@ DEVICE_COLUMNS = (
     " ip_address, connection_request_url, connection_request_username,"
     " connection_request_password, udp_connection_request_address, cwmp_username,"
     " cwmp_ha1_md5, cwmp_ha1_sha256, first_seen, last_inform, last_boot, last_bootstrap,"
-    " last_events, inform_digest, created, tenant_id, has_tasks, unsupported_methods"
+    " last_events, inform_digest, created, tenant_id, has_tasks, unsupported_methods,"
+    " registration"
 )
 PARAMETER_COLUMNS = (
     "id, device_id, path, value, type, is_object, writable, notification, access_list, updated"
