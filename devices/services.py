@@ -417,12 +417,26 @@ def cpe_request_record(
 # -- parameter tree writes (RPC results) ------------------------------------
 
 
+_CR_PASSWORD_PATH = "ManagementServer.ConnectionRequestPassword"  # noqa: S105 (a path)
+
+
 def parameters_write_values(
     *, device_pk: int, values: Sequence[tuple[str, str, str]], now: datetime
 ) -> int:
-    """Upsert leaf values (path, value, type) reported by the device, in one statement."""
+    """Upsert leaf values (path, value, type) reported by the device, in one statement.
+
+    The connection-request password is stored empty: its value lives
+    encrypted on the device row, and a CPE reads it back empty anyway
+    (TR-069 A.3.2.1: passwords are write-only).
+    """
     rows: list[dict[str, object]] = [
-        {"device_id": device_pk, "path": path, "value": value, "type": type_ or "", "updated": now}
+        {
+            "device_id": device_pk,
+            "path": path,
+            "value": "" if path.endswith(_CR_PASSWORD_PATH) else value,
+            "type": type_ or "",
+            "updated": now,
+        }
         for path, value, type_ in values
         if path
     ]

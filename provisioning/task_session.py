@@ -98,7 +98,26 @@ def _finish(task: Task, state: str, now: datetime, **fields: Any) -> None:
     task.finished = now
     for key, value in fields.items():
         setattr(task, key, value)
+    _forget_secrets(task)
     task.save()
+
+
+def _forget_secrets(task: Task) -> None:
+    """A finished task keeps no connection-request password in clear.
+
+    The ACS needs it in clear only until the SetParameterValues is sent;
+    from then on it lives encrypted on the device row
+    (``_remember_connection_request_credentials``), and a copy in the
+    task's arguments or result would undo that encryption.
+    """
+    for entry in task.args.get("values") or ():
+        if isinstance(entry, list) and entry and str(entry[0]).endswith(CR_PASSWORD):
+            entry[1] = ""
+    values = task.result.get("values") if isinstance(task.result, dict) else None
+    if isinstance(values, dict):
+        for path in values:
+            if path.endswith(CR_PASSWORD):
+                values[path] = ""
 
 
 def _record_fault(
@@ -283,10 +302,11 @@ def session_rpc_answered(
         outcome = task_type.complete(task.args, task.progress, response, ctx)
         task.result = {**task.result, **outcome.result}
         if outcome.status == "done":
-            _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
             if task.type in ("set_parameter_values", "set_and_verify"):
+                # Before _finish forgets the password it sets.
                 _remember_connection_request_credentials(device_pk, task.args.get("values", []))
-            elif task.type == "cancel_transfer":
+            _finish(task, TaskState.DONE, now, fault_code=None, fault_string="")
+            if task.type == "cancel_transfer":
                 # The device dropped the transfer: its task will never complete.
                 Task.objects.filter(
                     tenant_id=tenant_id,
