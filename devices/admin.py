@@ -1,6 +1,9 @@
-from django.contrib import admin
+from typing import Any
 
-from devices.models import CpeRequest, Device, Parameter, SessionLog
+from django.contrib import admin
+from django.http import HttpRequest
+
+from devices.models import CpeRequest, Device, IdentityConflict, Parameter, SessionLog
 from tenants.admin_mixins import ReadOnlyAdmin, TenantScopedAdmin
 
 # Shown, all read-only, in the inlines. Tuples: one value that both ``fields``
@@ -81,3 +84,32 @@ class CpeRequestAdmin(ReadOnlyAdmin):
     search_fields = ["device__device_id", "command_key"]
     list_select_related = ["device"]
     autocomplete_fields = ["device"]
+
+
+@admin.register(IdentityConflict)
+class IdentityConflictAdmin(admin.ModelAdmin):
+    """DeviceIds two tenants claimed: the platform operator's to settle, nobody else's to see.
+
+    A row names both tenants, so no tenant's staff may read it; it is written
+    by the CWMP endpoint and never edited by hand.
+    """
+
+    list_display = ["device_id", "kind", "tenant", "owner", "count", "last_seen", "remote_address"]
+    list_filter = ["kind"]
+    search_fields = ["device_id"]
+    ordering = ["-last_seen"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)

@@ -35,6 +35,8 @@ PLATFORM_MODELS = {
     "auth.user",
     "auth.group",
     "django_tasks_database.dbtaskresult",
+    # Two tenants' claims on one DeviceId: the platform operator's to settle.
+    "devices.identityconflict",
     # django-axes: staff login attempts, lock-outs and their log.
     "axes.accessattempt",
     "axes.accesslog",
