@@ -212,3 +212,31 @@ def rewrite_column(
                 cursor.executemany(update, updates)
                 changed += len(updates)
             last = rows[-1][0]
+
+
+def encrypt_column_in_place(table: str, column: str) -> Any:
+    """The migration step that encrypts ``table.column``'s stored values (decrypts, reversed).
+
+    A value already encrypted is left as it is, so a rerun changes nothing;
+    backwards, values are decrypted with the keys of the settings the
+    reverse runs under.
+    """
+    from django.db import migrations
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        rewrite_column(
+            schema_editor.connection,
+            table,
+            column,
+            lambda value: value if is_encrypted(value) else encrypt(value),
+        )
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        rewrite_column(
+            schema_editor.connection,
+            table,
+            column,
+            lambda value: decrypt(value) if is_encrypted(value) else value,
+        )
+
+    return migrations.RunPython(forwards, backwards)

@@ -9,27 +9,9 @@ A value that already decrypts is left as it is, so a rerun changes nothing.
 from django.db import migrations, models
 
 import acsportal.infra.fieldcrypt
-from acsportal.infra.fieldcrypt import decrypt, encrypt, is_encrypted, rewrite_column
+from acsportal.infra.fieldcrypt import encrypt_column_in_place
 
 TABLE, COLUMN = "devices_device", "connection_request_password"
-
-
-def encrypt_stored(apps, schema_editor):
-    rewrite_column(
-        schema_editor.connection,
-        TABLE,
-        COLUMN,
-        lambda value: value if is_encrypted(value) else encrypt(value),
-    )
-
-
-def decrypt_stored(apps, schema_editor):
-    rewrite_column(
-        schema_editor.connection,
-        TABLE,
-        COLUMN,
-        lambda value: decrypt(value) if is_encrypted(value) else value,
-    )
 
 
 class Migration(migrations.Migration):
@@ -43,5 +25,5 @@ class Migration(migrations.Migration):
             name="connection_request_password",
             field=acsportal.infra.fieldcrypt.EncryptedTextField(blank=True, max_length=256),
         ),
-        migrations.RunPython(encrypt_stored, decrypt_stored),
+        encrypt_column_in_place(TABLE, COLUMN),
     ]
